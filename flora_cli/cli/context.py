@@ -1,0 +1,112 @@
+"""What a command needs at run time: resolved settings, the API client, the embedded sandbox.
+
+Heavy modules (httpx via the client, the sandbox's starlette/uvicorn) load here, on first use
+inside a command, never at import of the CLI.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import click
+
+from flora_cli import settings as settings_mod
+from flora_cli.api.errors import MissingApiKeyError, UsageError
+from flora_cli.cli.options import given_flags
+from flora_cli.settings import Settings
+
+if TYPE_CHECKING:
+    from flora_cli.api.client import FloraClient
+
+_APP_KEY = "flora.app"
+
+
+@dataclass
+class SandboxDefaults:
+    """IDs the embedded sandbox seeds, used as defaults under --sandbox."""
+
+    workspace_id: str
+    project_id: str
+
+
+@dataclass
+class App:
+    ctx: click.Context
+    settings: Settings
+    sandbox: SandboxDefaults | None = None
+    _client: FloraClient | None = field(default=None, init=False)
+
+    def trace(self, line: str) -> None:
+        from flora_cli.redact import scrub
+
+        sys.stderr.write(scrub(line, self.settings.api_key) + "\n")
+
+    def require_key(self) -> str:
+        if not self.settings.api_key:
+            raise MissingApiKeyError(
+                "No API key: set the FLORA_API_KEY environment variable or pass --api-key "
+                "(or use --sandbox to try the built-in sandbox).",
+                hint="export FLORA_API_KEY=sk_live_… (Settings → API Keys in FLORA)",
+            )
+        return self.settings.api_key
+
+    def client(self, *, require_key: bool = True) -> FloraClient:
+        if self._client is None:
+            from flora_cli.api.client import FloraClient
+
+            key = self.require_key() if require_key else (self.settings.api_key or "")
+            self._client = FloraClient(
+                api_key=key,
+                base_url=self.settings.base_url,
+                timeout=self.settings.timeout,
+                max_retries=self.settings.max_retries,
+                trace=self.trace if self.settings.debug else None,
+            )
+            self.ctx.call_on_close(self._client.close)
+        return self._client
+
+
+def get_app(ctx: click.Context) -> App:
+    """Resolve the settings once per invocation; start the embedded sandbox under --sandbox."""
+    root = ctx.find_root()
+    app = root.meta.get(_APP_KEY)
+    if isinstance(app, App):
+        return app
+    resolved = settings_mod.resolve(given_flags(ctx))
+    sandbox: SandboxDefaults | None = None
+    if resolved.sandbox:
+        resolved, sandbox = _start_sandbox(root, resolved)
+    app = App(ctx=root, settings=resolved, sandbox=sandbox)
+    root.meta[_APP_KEY] = app
+    return app
+
+
+def current_settings(ctx: click.Context) -> Settings | None:
+    app = ctx.find_root().meta.get(_APP_KEY)
+    return app.settings if isinstance(app, App) else None
+
+
+def _start_sandbox(root: click.Context, resolved: Settings) -> tuple[Settings, SandboxDefaults]:
+    import dataclasses
+    import os
+
+    from flora_cli.sandbox import defaults
+    from flora_cli.sandbox.server import SandboxConfig, serve_in_thread
+
+    speed_raw = os.environ.get("FLORA_SANDBOX_SPEED", "").strip()
+    try:
+        speed = float(speed_raw) if speed_raw else defaults.EMBEDDED_DEFAULT_SPEED
+    except ValueError:
+        speed = -1.0
+    if not speed > 0:
+        raise UsageError(f"FLORA_SANDBOX_SPEED must be a positive number (got {speed_raw!r})")
+    config = SandboxConfig(speed=speed)
+    running = root.with_resource(serve_in_thread(config))
+    # The embedded sandbox is the API for this command: its key unless one was given.
+    key = resolved.api_key if (resolved.api_key or "").startswith("sk_test_") else None
+    resolved = dataclasses.replace(
+        resolved, base_url=running.base_url, api_key=key or defaults.SANDBOX_API_KEY
+    )
+    return resolved, SandboxDefaults(defaults.SANDBOX_WORKSPACE_ID, defaults.SANDBOX_PROJECT_ID)

@@ -1,0 +1,241 @@
+"""Parameter types: every client-side rule of SPEC §3, checked before anything is sent.
+
+Each type raises `click.BadParameter`, which click reports with the flag's name (exit 2).
+The pure parsing functions are separate so property tests can drive them directly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+MEDIA_TYPES = ("image", "video", "audio", "text")
+
+#: Model families and other names people type for --type, and the media type they meant.
+FAMILY_TO_TYPE: dict[str, str] = {
+    **dict.fromkeys(
+        ["t2i", "i2i", "txt2img", "img2img", "text-to-image", "image-to-image", "text2image",
+         "img", "images", "picture", "photo"], "image"),
+    **dict.fromkeys(
+        ["t2v", "i2v", "v2v", "txt2vid", "img2vid", "text-to-video", "image-to-video",
+         "video-to-video", "text2video", "vid", "videos", "movie"], "video"),
+    **dict.fromkeys(
+        ["tts", "t2a", "t2s", "a2a", "stt", "text-to-speech", "text-to-audio", "speech",
+         "music", "sound", "sfx", "voice", "audios"], "audio"),
+    **dict.fromkeys(
+        ["t2t", "i2t", "llm", "chat", "text-to-text", "image-to-text", "texts", "txt",
+         "completion"], "text"),
+}
+
+
+class ParamError(ValueError):
+    """A value that breaks a flag's rule; the message says why."""
+
+
+def parse_media_type(value: str) -> str:
+    norm = value.strip().lower()
+    if norm in MEDIA_TYPES:
+        return norm
+    key = norm.replace("_", "-")
+    meant = FAMILY_TO_TYPE.get(key) or FAMILY_TO_TYPE.get(key.replace("-", ""))
+    if meant is not None:
+        raise ParamError(
+            f"{value!r} is a model family, not a media type; did you mean '{meant}'? "
+            f"(--type takes one of {', '.join(MEDIA_TYPES)}; pick the model with --model)"
+        )
+    raise ParamError(f"{value!r} is not one of {', '.join(MEDIA_TYPES)}")
+
+
+def parse_prefixed_id(value: str, prefix: str) -> str:
+    if not re.fullmatch(rf"{re.escape(prefix)}\S+", value):
+        example = f"{prefix}abc123"
+        if not value.startswith(prefix):
+            raise ParamError(f"{value!r} must start with '{prefix}' (e.g. {example})")
+        raise ParamError(f"{value!r} must be '{prefix}' followed by an ID with no whitespace "
+                         f"(e.g. {example})")
+    return value
+
+
+def drop_one_newline(text: str) -> str:
+    if text.endswith("\r\n"):
+        return text[:-2]
+    if text.endswith("\n"):
+        return text[:-1]
+    return text
+
+
+def read_source(value: str, *, stdin_reader: Any = None) -> tuple[str, str]:
+    """Resolve `-` (stdin), `@PATH` (a file) and `\\@…` (a literal `@`).
+
+    Returns (text, where) with one trailing newline dropped from stdin or a file.
+    """
+    if value == "-":
+        stream: Any = stdin_reader if stdin_reader is not None else click.get_text_stream("stdin")
+        return drop_one_newline(str(stream.read())), "stdin"
+    if value.startswith("\\@"):
+        return value[1:], "argument"
+    if value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        if not value[1:]:
+            raise ParamError("'@' must be followed by a file path (use '\\@' for a literal @)")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ParamError(f"file not found: {path}") from None
+        except IsADirectoryError:
+            raise ParamError(f"{path} is a directory, not a file") from None
+        except OSError as exc:
+            raise ParamError(f"cannot read {path}: {exc.strerror or exc}") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ParamError(f"{path} is not UTF-8 text") from None
+        return drop_one_newline(text), str(path)
+    return value, "argument"
+
+
+def parse_prompt(text: str) -> str:
+    if not text.strip():
+        raise ParamError("must not be empty or blank")
+    return text
+
+
+def parse_params_json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ParamError(f"is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ParamError(f"must be a JSON object such as '{{\"seed\": 42}}', "
+                         f"not {type(value).__name__ if value is not None else 'null'}")
+    return value
+
+
+def parse_key_value(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ParamError(f"{text!r} must look like KEY=VALUE (e.g. seed=42)")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def parse_model_id(value: str) -> str:
+    if not value or re.search(r"\s", value):
+        raise ParamError(f"{value!r} must be a model endpoint ID with no whitespace "
+                         "(e.g. t2i-flux-2-pro)")
+    return value
+
+
+def parse_idempotency_key(value: str) -> str:
+    if not re.fullmatch(r"[\x21-\x7e]{1,255}", value):
+        raise ParamError("must be 1 to 255 printable ASCII characters with no whitespace")
+    return value
+
+
+class _FuncType(click.ParamType):  # type: ignore[type-arg,unused-ignore]
+    """A click type that wraps one of the parse functions above."""
+
+    def parse(self, value: str) -> Any:
+        raise NotImplementedError
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except ParamError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class MediaTypeParam(_FuncType):
+    name = "type"
+
+    def parse(self, value: str) -> str:
+        return parse_media_type(value)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(t) for t in MEDIA_TYPES if t.startswith(incomplete.lower())]
+
+
+class PrefixedId(_FuncType):
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.name = f"{prefix}ID"
+
+    def parse(self, value: str) -> str:
+        return parse_prefixed_id(value, self.prefix)
+
+
+class _SourceType(_FuncType):
+    """A value that may be read from stdin ('-'): only one option may do that."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "-" and ctx is not None:
+            flag = param.opts[0] if param is not None and param.opts else "another option"
+            used = ctx.meta.get("flora.stdin_reader")
+            if used is not None and used != flag:
+                self.fail(f"stdin is already read by {used}; only one option can be '-'",
+                          param, ctx)
+            ctx.meta["flora.stdin_reader"] = flag
+        return super().convert(value, param, ctx)
+
+
+class PromptParam(_SourceType):
+    """`TEXT`, `-` (stdin), `@PATH` (file), `\\@…` (literal @)."""
+
+    name = "text"
+
+    def parse(self, value: str) -> str:
+        text, _ = read_source(value)
+        return parse_prompt(text)
+
+
+class ParamsParam(_SourceType):
+    name = "json"
+
+    def parse(self, value: str) -> dict[str, Any]:
+        text, _ = read_source(value)
+        return parse_params_json(text)
+
+
+class KeyValueParam(_FuncType):
+    name = "key=value"
+
+    def parse(self, value: str) -> tuple[str, Any]:
+        return parse_key_value(value)
+
+
+class ModelIdParam(_FuncType):
+    name = "model"
+
+    def parse(self, value: str) -> str:
+        return parse_model_id(value)
+
+
+class IdempotencyKeyParam(_FuncType):
+    name = "key"
+
+    def parse(self, value: str) -> str:
+        return parse_idempotency_key(value)
+
+
+MEDIA_TYPE = MediaTypeParam()
+PROJECT_ID = PrefixedId("prj_")
+WORKSPACE_ID = PrefixedId("ws_")
+RUN_ID = PrefixedId("run_")
+PROMPT = PromptParam()
+PARAMS = ParamsParam()
+KEY_VALUE = KeyValueParam()
+MODEL_ID = ModelIdParam()
+IDEMPOTENCY_KEY = IdempotencyKeyParam()

@@ -1,0 +1,1 @@
+"""Rendering: result formats, --query, error rendering and progress. Heavy imports are lazy."""

@@ -1,0 +1,38 @@
+"""Keeping the API key out of every output (SPEC §6: `Bearer sk_test_…` plus a redaction mark)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+REDACTED = "[REDACTED]"
+_SENSITIVE = frozenset({"authorization", "api-key", "x-api-key", "cookie", "set-cookie",
+                        "proxy-authorization"})
+_KEY_PREFIX = re.compile(r"^(sk_(?:live|test)_)")
+_KEY_ANYWHERE = re.compile(r"sk_(?:live|test)_[A-Za-z0-9_\-]+")
+
+
+def redact_key(key: str) -> str:
+    """`sk_test_abc…` → `sk_test_…[REDACTED]`: the prefix tells which kind of key it was."""
+    m = _KEY_PREFIX.match(key)
+    return f"{m.group(1) if m else ''}…{REDACTED}"
+
+
+def redact_header(name: str, value: str) -> str:
+    if name.lower() not in _SENSITIVE:
+        return value
+    scheme, _, credential = value.partition(" ")
+    if credential and scheme.lower() in ("bearer", "basic", "token"):
+        return f"{scheme} {redact_key(credential.strip())}"
+    return REDACTED
+
+
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {name: redact_header(name, value) for name, value in headers.items()}
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """Remove a known secret, and anything shaped like a FLORA key, from free text."""
+    if secret:
+        text = text.replace(secret, redact_key(secret))
+    return _KEY_ANYWHERE.sub(lambda m: redact_key(m.group(0)), text)

@@ -1,0 +1,165 @@
+"""One resolved settings object: flag > environment > default (SPEC §2). Standard library only."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flora_cli.api.errors import UsageError
+
+DEFAULT_BASE_URL = "https://app.flora.ai/api/v1"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 2
+FORMATS = ("auto", "json", "jsonl", "yaml", "pretty", "raw")
+MACHINE_FORMATS = ("json", "jsonl", "yaml", "raw")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str | None
+    base_url: str
+    timeout: float
+    max_retries: int
+    format: str  # resolved: never "auto"
+    query: str | None
+    raw_output: bool
+    debug: bool
+    quiet: bool
+    no_color: bool
+    sandbox: bool
+
+    @property
+    def pretty(self) -> bool:
+        return self.format == "pretty"
+
+
+def env_flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in _TRUE
+
+
+def _env(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def resolve_format(value: str | None, stdout_isatty: bool) -> str:
+    fmt = (value or "auto").lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {value!r})")
+    if fmt == "auto":
+        return "pretty" if stdout_isatty else "json"
+    return fmt
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str, source: str) -> str:
+    """`https://`, or `http://` to a loopback host only, so a key never travels in clear text."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{source} must be an http(s) URL such as {DEFAULT_BASE_URL} "
+                         f"(got {url!r})")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise UsageError(
+            f"{source} uses plain http:// to a non-loopback host ({parts.hostname}); the API key "
+            "would travel in clear text. Use https://, or http:// only to 127.0.0.1, ::1 or "
+            "localhost."
+        )
+    return url.rstrip("/")
+
+
+def _number(raw: str, source: str, kind: type[float] | type[int], minimum: float) -> Any:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise UsageError(f"{source} must be a {'number' if kind is float else 'whole number'} "
+                         f"(got {raw!r})") from None
+    if value < minimum or value != value:
+        raise UsageError(f"{source} must be at least {minimum:g} (got {raw!r})")
+    return value
+
+
+def resolve(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
+            stdout_isatty: bool | None = None) -> Settings:
+    """Merge flags given on the command line (either position) with the environment."""
+    env = os.environ if env is None else env
+    if stdout_isatty is None:
+        stdout_isatty = sys.stdout.isatty()
+
+    def pick(flag: str, env_name: str | None) -> tuple[Any, str]:
+        if flags.get(flag) is not None:
+            return flags[flag], "--" + flag.replace("_", "-")
+        if env_name and _env(env, env_name) is not None:
+            return _env(env, env_name), env_name
+        return None, ""
+
+    api_key, _ = pick("api_key", "FLORA_API_KEY")
+    if isinstance(api_key, str):
+        api_key = api_key.strip() or None
+
+    base_url, src = pick("base_url", "FLORA_BASE_URL")
+    base_url = check_base_url(base_url, src) if base_url else DEFAULT_BASE_URL
+
+    raw_timeout, src = pick("timeout", "FLORA_TIMEOUT")
+    timeout = (_number(str(raw_timeout), src, float, 0.001) if raw_timeout is not None
+               else DEFAULT_TIMEOUT)
+    raw_retries, src = pick("max_retries", "FLORA_MAX_RETRIES")
+    max_retries = (_number(str(raw_retries), src, int, 0) if raw_retries is not None
+                   else DEFAULT_MAX_RETRIES)
+
+    if flags.get("json"):
+        fmt_value: str | None = "json"
+    else:
+        fmt_value, src = pick("format", "FLORA_FORMAT")
+        if fmt_value is not None and str(fmt_value).lower() not in FORMATS:
+            raise UsageError(f"{src} must be one of {', '.join(FORMATS)} (got {fmt_value!r})")
+    fmt = resolve_format(fmt_value, stdout_isatty)
+
+    return Settings(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=max_retries,
+        format=fmt,
+        query=flags.get("query"),
+        raw_output=bool(flags.get("raw_output")),
+        debug=bool(flags.get("debug")) or env_flag(env, "FLORA_DEBUG"),
+        quiet=bool(flags.get("quiet")),
+        no_color=bool(flags.get("no_color")),
+        sandbox=bool(flags.get("sandbox")) or env_flag(env, "FLORA_SANDBOX"),
+    )
+
+
+def guess_format(argv: list[str], env: Mapping[str, str] | None = None) -> str:
+    """The output format for an error raised before the settings could be resolved
+    (a click usage error): read straight from argv and the environment."""
+    env = os.environ if env is None else env
+    value: str | None = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--json":
+            return "json"
+        if arg == "--format" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--format="):
+            value = arg.split("=", 1)[1]
+    value = value or _env(env, "FLORA_FORMAT")
+    try:
+        return resolve_format(value, sys.stdout.isatty())
+    except UsageError:
+        return resolve_format(None, sys.stdout.isatty())
