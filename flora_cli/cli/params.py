@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def read_source(value: str, *, stdin_reader: Any = None) -> tuple[str, str]:
     Returns (text, where) with one trailing newline dropped from stdin or a file.
     """
     if value == "-":
-        stream: Any = stdin_reader if stdin_reader is not None else click.get_text_stream("stdin")
+        stream: Any = stdin_reader if stdin_reader is not None else sys.stdin
         return drop_one_newline(str(stream.read())), "stdin"
     if value.startswith("\\@"):
         return value[1:], "argument"
