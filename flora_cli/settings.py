@@ -69,7 +69,11 @@ def is_loopback_host(host: str) -> bool:
 
 def check_base_url(url: str, source: str) -> str:
     """`https://`, or `http://` to a loopback host only, so a key never travels in clear text."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        raise UsageError(f"{source} is not a valid URL ({exc}): {url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"{source} must be an http(s) URL such as {DEFAULT_BASE_URL} "
                          f"(got {url!r})")

@@ -17,7 +17,6 @@ from flora_cli import __version__
 from flora_cli.api.errors import (
     EXIT_INTERRUPTED,
     EXIT_UNEXPECTED,
-    EXIT_USAGE,
     FloraError,
     InterruptedError_,
 )
@@ -81,7 +80,30 @@ def handle_error(exc: BaseException, settings: Settings | None, argv: list[str])
 
 
 class FloraGroup(click.Group):
-    """The root group: its invoke is where every error of a command is caught."""
+    """The root group: its invoke is where every error of a command is caught, and its main
+    where the errors of parsing the root's own arguments end."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> NoReturn:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(argv, prog_name or "flora", complete_var,
+                              standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except (Exception, KeyboardInterrupt) as exc:
+            code = handle_error(exc, None, argv)
+        sys.exit(code)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -124,23 +146,11 @@ def _quiet_broken_pipe() -> NoReturn:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    except OSError:  # pragma: no cover
+    except (OSError, ValueError):  # pragma: no cover
         pass
-    os._exit(0)
+    sys.exit(0)
 
 
-def main(argv: list[str] | None = None) -> NoReturn:
-    args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        rv = cli.main(args=args, prog_name="flora", standalone_mode=False)
-        code = rv if isinstance(rv, int) else 0
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _quiet_broken_pipe()
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except (Exception, KeyboardInterrupt) as exc:
-        code = handle_error(exc, None, args)
-        if isinstance(exc, click.UsageError) and code != EXIT_USAGE:  # pragma: no cover
-            code = EXIT_USAGE
-    sys.exit(code)
+def main() -> NoReturn:
+    """The console script `flora` and `python -m flora_cli`."""
+    cli.main(prog_name="flora")

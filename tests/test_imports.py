@@ -1,0 +1,54 @@
+"""Start-up stays light: `flora --help` and friends load click only (click's test_imports shape)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("httpx", "httpcore", "pydantic", "rich", "starlette", "uvicorn", "yaml", "jmespath",
+         "anyio", "h11")
+
+PROBE = """
+import json, sys
+sys.argv = ["flora", *json.loads(sys.argv[1])]
+from flora_cli.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+loaded = sorted({m.split(".")[0] for m in sys.modules})
+sys.stderr.write("\\nLOADED " + json.dumps(loaded) + "\\n")
+"""
+
+
+def loaded_after(args: list[str]) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)],
+                          capture_output=True, text=True, timeout=60)
+    line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED ")][-1]
+    return set(json.loads(line[len("LOADED "):]))
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"],
+    ["--version"],
+    ["runs", "start-generation", "--help"],
+    ["generations", "create", "--help"],
+    ["runs", "start-generation", "--type", "t2i"],  # a usage error, rendered as JSON
+])
+def test_light_paths_load_no_heavy_module(args: list[str]) -> None:
+    loaded = loaded_after(args)
+    assert "click" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_json_start_path_keeps_rich_and_pydantic_off() -> None:
+    # A --dry-run --json start builds the real request through the client (httpx loads),
+    # but neither rich nor pydantic are needed for machine output.
+    loaded = loaded_after(["--api-key", "sk_test_x", "runs", "start-generation", "--json",
+                           "--dry-run", "--project-id", "prj_1", "--workspace-id", "ws_1",
+                           "--type", "image", "--prompt", "p"])
+    assert "httpx" in loaded
+    assert not loaded & {"rich", "pydantic", "starlette", "uvicorn", "yaml", "jmespath"}
