@@ -7,7 +7,7 @@ own once (`raise … from err`), and maps error statuses through `errors.error_f
 from __future__ import annotations
 
 import json
-import platform
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,9 +29,11 @@ from flora_cli.api import errors, retry
 from flora_cli.redact import redact_headers
 
 Trace = Callable[[str], None]
+# `platform` costs a millisecond or two at start; os.uname() says the same (Windows: sys).
+_OS = os.uname().sysname if hasattr(os, "uname") else ("Windows" if sys.platform == "win32"
+                                                         else sys.platform)
 USER_AGENT = (
-    f"flora-cli/{__version__} (Python {sys.version_info.major}.{sys.version_info.minor}; "
-    f"{platform.system() or 'unknown'})"
+    f"flora-cli/{__version__} (Python {sys.version_info.major}.{sys.version_info.minor}; {_OS})"
 )
 _BODY_TRACE_LIMIT = 4000
 
@@ -126,10 +128,9 @@ class FloraClient:
         if self._http is None:
             self._http = httpx.Client(
                 timeout=httpx.Timeout(self.timeout),
-                transport=self.transport,
+                transport=self.transport or _SchemeTransport(),
                 follow_redirects=False,
-                verify=True,
-                trust_env=True,
+                trust_env=True,  # HTTPS_PROXY & co. are mounted by httpx from the environment
             )
         return self._http
 
@@ -270,6 +271,34 @@ class FloraClient:
             raise errors.APITimeoutError(f"The download timed out: {req.url}") from exc
         except httpx.TransportError as exc:
             raise errors.APIConnectionError(f"The download failed: {req.url}: {exc}") from exc
+
+
+class _SchemeTransport(httpx.BaseTransport):
+    """httpx's own transport, with TLS set up only when an https:// URL is first requested.
+
+    Building a verifying SSL context loads the CA bundle (~30 ms); a command that talks to the
+    sandbox or another loopback http:// API never needs it. https:// requests always get the
+    default verifying context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR from the environment).
+    """
+
+    def __init__(self) -> None:
+        self._plain: httpx.HTTPTransport | None = None
+        self._tls: httpx.HTTPTransport | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "http":
+            if self._plain is None:
+                # Used for http:// URLs only, which never negotiate TLS: no context to verify.
+                self._plain = httpx.HTTPTransport(verify=False, trust_env=True)
+            return self._plain.handle_request(request)
+        if self._tls is None:
+            self._tls = httpx.HTTPTransport(verify=True, trust_env=True)
+        return self._tls.handle_request(request)
+
+    def close(self) -> None:
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                transport.close()
 
 
 def _try_json(content: bytes) -> Any:
