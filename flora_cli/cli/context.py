@@ -90,19 +90,15 @@ def current_settings(ctx: click.Context) -> Settings | None:
 
 def _start_sandbox(root: click.Context, resolved: Settings) -> tuple[Settings, SandboxDefaults]:
     import dataclasses
-    import os
 
     from flora_cli.sandbox import defaults
-    from flora_cli.sandbox.server import SandboxConfig, serve_in_thread
+    from flora_cli.sandbox.config import SandboxConfig
+    from flora_cli.sandbox.server import serve_in_thread
 
-    speed_raw = os.environ.get("FLORA_SANDBOX_SPEED", "").strip()
     try:
-        speed = float(speed_raw) if speed_raw else defaults.EMBEDDED_DEFAULT_SPEED
-    except ValueError:
-        speed = -1.0
-    if not speed > 0:
-        raise UsageError(f"FLORA_SANDBOX_SPEED must be a positive number (got {speed_raw!r})")
-    config = SandboxConfig(speed=speed)
+        config = SandboxConfig.embedded()  # FLORA_SANDBOX_SPEED
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     running = root.with_resource(serve_in_thread(config))
     # The embedded sandbox is the API for this command: its key unless one was given.
     key = resolved.api_key if (resolved.api_key or "").startswith("sk_test_") else None
