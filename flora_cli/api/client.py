@@ -223,14 +223,15 @@ class FloraClient:
                 if retry.should_retry(resp.status_code, headers):
                     delay, asked = retry.retry_delay(retries_done, headers)
                     if asked and delay > retry.MAX_SERVER_DELAY:
+                        self._trace(f"  not retrying: the server asked for {delay:.0f} s (> 60 s)")
                         raise _too_long(failure, delay) from None
                     if can_retry:
                         maybe_reached = maybe_reached or resp.status_code >= 500
                         self._trace(f"  retrying in {delay:.2f} s ({resp.status_code})")
                         self.sleep(delay)
                         continue
-                    if resp.status_code == 429:
-                        failure.exit_code = errors.EXIT_RATE_LIMITED
+                    self._trace(f"  not retrying: {attempt} attempts made (--max-retries "
+                                f"{self.max_retries})")
                     raise failure
                 if (
                     maybe_reached
@@ -238,6 +239,7 @@ class FloraClient:
                     and failure.code == "idempotency_duplicate"
                 ):
                     raise _lost_response(failure, idem, attempt)
+                self._trace(f"  not retrying: {resp.status_code} is final")
                 raise failure
             # No response: connection error or timeout.
             if can_retry:
@@ -246,6 +248,7 @@ class FloraClient:
                 self._trace(f"  {failure.message}; retrying in {delay:.2f} s")
                 self.sleep(delay)
                 continue
+            self._trace(f"  {failure.message}; not retrying: {attempt} attempts made")
             raise failure
 
     def request(
