@@ -89,7 +89,7 @@ class FloraClient:
     trace: Trace | None = None
     sleep: Callable[[float], None] = time.sleep
     transport: httpx.BaseTransport | None = None
-    _http: httpx.Client | None = field(default=None, init=False, repr=False)
+    _clients: dict[str, httpx.Client] = field(default_factory=dict, init=False, repr=False)
 
     # -- building requests -------------------------------------------------------------
 
@@ -123,21 +123,33 @@ class FloraClient:
 
     # -- sending ------------------------------------------------------------------------
 
-    @property
-    def http(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(
+    def http_for(self, url: str) -> httpx.Client:
+        """The httpx client for a URL: one for http:// and one for https:// URLs.
+
+        A verifying SSL context loads the CA bundle (~30 ms), so it is built only when an
+        https:// URL is first requested: a command that talks to the sandbox or another loopback
+        http:// API never pays for it. https:// always gets httpx's verifying default (certifi,
+        or SSL_CERT_FILE / SSL_CERT_DIR). Proxies come from the environment (trust_env).
+        """
+        scheme = "http" if self.transport is None and url.startswith("http://") else "https"
+        client = self._clients.get(scheme)
+        if client is None:
+            # Plain http:// never negotiates TLS, unless through an https:// proxy: then verify.
+            verify = scheme == "https" or _proxy_configured()
+            client = httpx.Client(
                 timeout=httpx.Timeout(self.timeout),
-                transport=self.transport or _SchemeTransport(),
+                transport=self.transport,
                 follow_redirects=False,
-                trust_env=True,  # HTTPS_PROXY & co. are mounted by httpx from the environment
+                verify=verify,
+                trust_env=True,
             )
-        return self._http
+            self._clients[scheme] = client
+        return client
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
 
     def __enter__(self) -> FloraClient:
         return self
@@ -185,7 +197,8 @@ class FloraClient:
             self._trace_request(req, attempt, content)
             started = time.monotonic()
             try:
-                resp = self.http.request(req.method, req.url, headers=req.headers, content=content)
+                resp = self.http_for(req.url).request(req.method, req.url, headers=req.headers,
+                                                      content=content)
             except httpx.TimeoutException as exc:
                 failure: errors.FloraError = errors.APITimeoutError(
                     f"The request timed out after {self.timeout:g} s: {req.method} {req.url}",
@@ -268,7 +281,7 @@ class FloraClient:
         req.headers["Accept"] = "*/*"
         self._trace_request(req, 1, None)
         try:
-            with self.http.stream("GET", req.url, headers=req.headers) as resp:
+            with self.http_for(req.url).stream("GET", req.url, headers=req.headers) as resp:
                 yield resp
         except httpx.TimeoutException as exc:
             raise errors.APITimeoutError(f"The download timed out: {req.url}") from exc
@@ -276,32 +289,9 @@ class FloraClient:
             raise errors.APIConnectionError(f"The download failed: {req.url}: {exc}") from exc
 
 
-class _SchemeTransport(httpx.BaseTransport):
-    """httpx's own transport, with TLS set up only when an https:// URL is first requested.
-
-    Building a verifying SSL context loads the CA bundle (~30 ms); a command that talks to the
-    sandbox or another loopback http:// API never needs it. https:// requests always get the
-    default verifying context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR from the environment).
-    """
-
-    def __init__(self) -> None:
-        self._plain: httpx.HTTPTransport | None = None
-        self._tls: httpx.HTTPTransport | None = None
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.scheme == "http":
-            if self._plain is None:
-                # Used for http:// URLs only, which never negotiate TLS: no context to verify.
-                self._plain = httpx.HTTPTransport(verify=False, trust_env=True)
-            return self._plain.handle_request(request)
-        if self._tls is None:
-            self._tls = httpx.HTTPTransport(verify=True, trust_env=True)
-        return self._tls.handle_request(request)
-
-    def close(self) -> None:
-        for transport in (self._plain, self._tls):
-            if transport is not None:
-                transport.close()
+def _proxy_configured() -> bool:
+    return any(os.environ.get(name) for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY",
+                                                 "all_proxy"))
 
 
 def _try_json(content: bytes) -> Any:
