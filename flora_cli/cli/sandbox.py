@@ -77,6 +77,14 @@ def sandbox() -> None:
     "without a response.",
 )
 @click.option("--seed", type=int, default=None, help="Seed the fault decisions and the IDs.")
+@click.option(
+    "--text-output",
+    type=click.Choice(["inline", "url"]),
+    default="inline",
+    show_default=True,
+    help="inline: a text output's url holds the text itself (as the real API does). url: a "
+    "link to a .txt file (matches the schema's format: uri).",
+)
 def serve(
     host: str,
     port: int,
@@ -87,6 +95,7 @@ def serve(
     latency: float,
     drop_rate: float,
     seed: int | None,
+    text_output: str,
 ) -> None:
     """Serve the sandbox API under /api/v1 until Ctrl-C.
 
@@ -108,6 +117,7 @@ def serve(
         latency_ms=latency,
         drop_rate=drop_rate,
         seed=seed,
+        text_output="url" if text_output == "url" else "inline",
     )
 
     def log(line: str) -> None:

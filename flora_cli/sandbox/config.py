@@ -12,6 +12,8 @@ from flora_cli.sandbox.defaults import EMBEDDED_DEFAULT_SPEED, SANDBOX_SPEED_ENV
 
 IdempotencyMode = Literal["spec", "replay"]
 IDEMPOTENCY_MODES: tuple[IdempotencyMode, ...] = ("spec", "replay")
+TextOutputMode = Literal["inline", "url"]
+TEXT_OUTPUT_MODES: tuple[TextOutputMode, ...] = ("inline", "url")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class SandboxConfig:
     - `drop_rate`: probability (0-1) that a successful create (the run exists) has its
       connection closed without a response.
     - `seed`: seeds the fault decisions and the generated IDs; None is unseeded.
+    - `text_output`: `"inline"` (like the real API: a text output's `url` holds the text
+      itself, which breaks the schema's `format: uri`) or `"url"` (a URL of a `.txt` file:
+      schema-conformant).
     """
 
     speed: float = 1.0
@@ -38,12 +43,15 @@ class SandboxConfig:
     latency_ms: float = 0.0
     drop_rate: float = 0.0
     seed: int | None = None
+    text_output: TextOutputMode = "inline"
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.speed) and self.speed > 0):
             raise ValueError(f"speed must be a finite number > 0, not {self.speed!r}")
         if self.idempotency not in IDEMPOTENCY_MODES:
             raise ValueError(f"idempotency must be 'spec' or 'replay', not {self.idempotency!r}")
+        if self.text_output not in TEXT_OUTPUT_MODES:
+            raise ValueError(f"text_output must be 'inline' or 'url', not {self.text_output!r}")
         if self.rate_limit is not None and self.rate_limit < 1:
             raise ValueError(f"rate_limit must be >= 1 (None: no limit), not {self.rate_limit}")
         for name in ("error_rate", "drop_rate"):

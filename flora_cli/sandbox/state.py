@@ -404,7 +404,7 @@ class SandboxState:
     def _output(self, run: RunRecord, index: int, origin: str) -> RunOutput:
         extension, _, output_type = OUTPUT_KIND[run.media_type]
         output_id = f"output_{index + 1}"
-        if run.media_type == "text":
+        if run.media_type == "text" and self.config.text_output == "inline":
             # Like the real API, a text output carries the text itself in `url`.
             url = text_output(run.prompt, index)
         else:
