@@ -17,6 +17,12 @@ from flora_cli.api.errors import InvalidResponseError
 from flora_cli.cli import params as p
 from flora_cli.cli.context import App, get_app
 from flora_cli.cli.options import global_options
+from flora_cli.cli.waiting import (
+    START_WAIT_OPTIONS,
+    check_wait_flags,
+    follow_run,
+    prepare_download_dir,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,6 +63,7 @@ _GENERATION_OPTIONS: tuple[Callable[[F], F], ...] = (
                  "else a string; overrides --params."),
     click.option("--idempotency-key", type=p.IDEMPOTENCY_KEY, metavar="KEY",
                  help="Key sent on every attempt (default: a new UUID4 per invocation)."),
+    *START_WAIT_OPTIONS,
     click.option("--dry-run", is_flag=True,
                  help="Print the request that would be sent (key redacted); send nothing."),
 )
@@ -112,6 +119,10 @@ def run_generation(ctx: click.Context, endpoint: str, *, deprecated: bool,
     app = get_app(ctx)
     dry_run = opts.pop("dry_run")
     idem = opts.pop("idempotency_key") or str(uuid.uuid4())
+    download = opts.pop("download")
+    poll_interval = opts.pop("poll_interval")
+    wait_timeout = opts.pop("wait_timeout")
+    wait = check_wait_flags(ctx, wait=opts.pop("wait"), download=download)
     body = build_body(app, **opts)
 
     from flora_cli.output.notices import warning
@@ -132,6 +143,8 @@ def run_generation(ctx: click.Context, endpoint: str, *, deprecated: bool,
         emit(doc, app.settings)
         return
 
+    if wait:
+        prepare_download_dir(download)
     response = app.client().request("POST", endpoint, body=body, idempotency_key=idem)
     data = response.data
     if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
@@ -147,6 +160,19 @@ def run_generation(ctx: click.Context, endpoint: str, *, deprecated: bool,
 
         notice(app.settings, f"note: the API replayed its earlier answer for idempotency key "
                              f"{idem}; no new run was started.")
+
+    if wait:
+        # stdout gets only the final run document; the start answer is not printed.
+        follow_run(
+            app,
+            data["run_id"],
+            poll_url=data.get("poll_url"),
+            estimated_seconds=data.get("estimated_seconds"),
+            poll_interval=poll_interval,
+            wait_timeout=wait_timeout,
+            download=download,
+        )
+        return
 
     from flora_cli.output.pretty import render_run_created
 

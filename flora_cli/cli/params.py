@@ -135,6 +135,20 @@ def parse_model_id(value: str) -> str:
     return value
 
 
+def parse_seconds(value: str, minimum: float, *, allow_equal: bool = True) -> float:
+    """A finite number of seconds, at least `minimum` (or above it when not `allow_equal`)."""
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        raise ParamError(f"{value!r} is not a number of seconds") from None
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        raise ParamError(f"{value!r} is not a finite number of seconds")
+    if seconds < minimum or (seconds == minimum and not allow_equal):
+        bound = "at least" if allow_equal else "more than"
+        raise ParamError(f"must be {bound} {minimum:g} seconds (got {value})")
+    return seconds
+
+
 def parse_idempotency_key(value: str) -> str:
     if not re.fullmatch(r"[\x21-\x7e]{1,255}", value):
         raise ParamError("must be 1 to 255 printable ASCII characters with no whitespace")
@@ -231,6 +245,17 @@ class IdempotencyKeyParam(_FuncType):
         return parse_idempotency_key(value)
 
 
+class SecondsParam(_FuncType):
+    name = "seconds"
+
+    def __init__(self, minimum: float, *, allow_equal: bool = True) -> None:
+        self.minimum = minimum
+        self.allow_equal = allow_equal
+
+    def parse(self, value: str) -> float:
+        return parse_seconds(value, self.minimum, allow_equal=self.allow_equal)
+
+
 MEDIA_TYPE = MediaTypeParam()
 PROJECT_ID = PrefixedId("prj_")
 WORKSPACE_ID = PrefixedId("ws_")
@@ -240,3 +265,6 @@ PARAMS = ParamsParam()
 KEY_VALUE = KeyValueParam()
 MODEL_ID = ModelIdParam()
 IDEMPOTENCY_KEY = IdempotencyKeyParam()
+#: --poll-interval: at least 0.5 s (SPEC §3); --wait-timeout: any positive number of seconds.
+POLL_INTERVAL = SecondsParam(0.5)
+WAIT_TIMEOUT = SecondsParam(0.0, allow_equal=False)
