@@ -355,8 +355,9 @@ class Downloader:
                     )
                 delay = failure.delay if failure.delay is not None else retry.backoff(
                     retries_done)
-                self.client._trace(f"  download failed: {failure.reason}; "
-                                   f"retrying in {delay:.2f} s")
+                if self.client.trace is not None:
+                    self.client.trace(f"  download failed: {failure.reason}; "
+                                      f"retrying in {delay:.2f} s")
                 self.sleep(delay)
                 retries_done += 1
                 continue

@@ -7,6 +7,7 @@ The command layer only wires things: polling lives in `api.polling`, saving file
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -141,8 +142,8 @@ def follow_run(
     from flora_cli.api.download import Downloader
     from flora_cli.output.progress import byte_progress, notifier
 
-    if not download.is_dir():  # removed while we waited
-        prepare_download_dir(download)
+    with contextlib.suppress(OSError):  # removed while we waited? (else: a DownloadError)
+        download.mkdir(parents=True, exist_ok=True)
     report = Downloader(
         client, download, run_id, resume=resume,
         notify=notifier(settings), progress=byte_progress(settings),
