@@ -14,7 +14,10 @@ _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 @click.group(name="sandbox")
 def sandbox() -> None:
-    """A faithful local FLORA API, for trying the CLI and for your own CI (SPEC §8)."""
+    """A faithful local FLORA API, for trying the CLI and for your own CI.
+
+    See also the global --sandbox flag, which runs any one command against an embedded sandbox.
+    """
 
 
 @sandbox.command(name="serve")
