@@ -120,6 +120,9 @@ def follow_run(
     settings = app.settings
     client = app.client()
     resume = resume_command(run_id, str(download) if download is not None else None)
+    if app.sandbox is not None:
+        resume += (" (against a sandbox that outlives one command: the embedded --sandbox "
+                   "stops with this command and its runs with it; use 'flora sandbox serve')")
     with wait_display(settings, run_id, estimated_seconds) as display:
         state = wait_for_run(
             client,
