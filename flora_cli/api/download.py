@@ -83,7 +83,9 @@ class ByteProgress(Protocol):
     def end(self) -> None: ...
 
 
-class _NoProgress:
+class NoProgress:
+    """The ByteProgress that shows nothing."""
+
     def begin(self, label: str, total: int | None) -> None:
         pass
 
@@ -244,7 +246,7 @@ class Downloader:
         self.run_id = run_id
         self.resume = resume
         self.notify = notify or (lambda _msg: None)
-        self.progress: ByteProgress = progress or _NoProgress()
+        self.progress: ByteProgress = progress or NoProgress()
         self.sleep = sleep or client.sleep
 
     # -- the public entry point -------------------------------------------------------

@@ -204,17 +204,6 @@ def _wait_columns(estimate: float | None) -> tuple[Any, ...]:
 # -- downloads --------------------------------------------------------------------------
 
 
-class NoByteProgress:
-    def begin(self, label: str, total: int | None) -> None:
-        pass
-
-    def advance(self, count: int) -> None:
-        pass
-
-    def end(self) -> None:
-        pass
-
-
 class BarByteProgress:
     """A transient rich bar per large (or unsized) download; small files show none."""
 
@@ -264,7 +253,9 @@ class BarByteProgress:
 def byte_progress(settings: Settings) -> ByteProgress:
     if interactive(settings):
         return BarByteProgress(settings)
-    return NoByteProgress()
+    from flora_cli.api.download import NoProgress
+
+    return NoProgress()
 
 
 def notifier(settings: Settings) -> Callable[[str], None]:
