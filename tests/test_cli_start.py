@@ -356,3 +356,11 @@ def test_unparsable_base_url_is_a_usage_error() -> None:
                        "--prompt", "x"], env={"FLORA_API_KEY": SECRET,
                                               "FLORA_BASE_URL": "http://[::1"})
     assert out.exit_code == 2  # an unparsable URL is a usage error, not a crash
+
+
+@pytest.mark.parametrize(("cost", "text"), [(0, "$0.00"), (0.5, "$0.50"), (0.04, "$0.04"),
+                                            (0.0125, "$0.0125"), (1234.5, "$1,234.50")])
+def test_pretty_cost(cost: float, text: str) -> None:
+    from flora_cli.output.pretty import _cost
+
+    assert _cost(cost) == text

@@ -192,3 +192,11 @@ def test_pretty_running_run_suggests_the_next_command() -> None:
                     "created_at": 1700000000})
     assert "Run running" in text and "12.5 %" in text
     assert "flora runs wait run_abc" in text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "0 s"), (45.4, "45 s"), (60, "1:00"),
+                                               (75, "1:15"), (3725, "1:02:05")])
+def test_short_duration_fits_a_bar_row(seconds: float, text: str) -> None:
+    from flora_cli.output.progress import short_duration
+
+    assert short_duration(seconds) == text

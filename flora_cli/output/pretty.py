@@ -16,7 +16,9 @@ def _seconds(value: Any) -> str:
 
 def _cost(value: Any) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"${value:,.4f}".rstrip("0").rstrip(".") if value else "$0"
+        text = f"{value:,.4f}".rstrip("0")  # at most 4 decimals, at least 2
+        whole, _, decimals = text.partition(".")
+        return f"${whole}.{decimals.ljust(2, '0')}"
     return "—"
 
 

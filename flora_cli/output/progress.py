@@ -60,6 +60,18 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
+def short_duration(seconds: float) -> str:
+    """`45 s`, `1:13`, `1:02:05`: narrow enough for a progress bar's row."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}:{secs:02d}"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
 def _estimate(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return float(value)
@@ -189,12 +201,12 @@ def _wait_columns(estimate: float | None) -> tuple[Any, ...]:
         def render(self, task: Task) -> Text:
             if estimate is None:
                 return Text("")
-            est = duration(estimate)
+            est = short_duration(estimate)
             if task.fields.get("status") in ("completed", "failed"):
                 return Text(f"estimate {est}", style="dim")
             left = estimate - (task.elapsed or 0.0)
             if left >= 1:
-                return Text(f"~{duration(left)} left of {est}", style="dim")
+                return Text(f"~{short_duration(left)} left of {est}", style="dim")
             return Text(f"over the {est} estimate", style="dim")
 
     return (StatusIconColumn(), RunColumn(), BarColumn(bar_width=30), TaskProgressColumn(),
