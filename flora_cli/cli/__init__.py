@@ -7,7 +7,6 @@ httpx, pydantic, rich, starlette and uvicorn load inside the commands that need 
 from __future__ import annotations
 
 import os
-import platform
 import sys
 from typing import Any, NoReturn
 
@@ -32,6 +31,8 @@ CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_
 
 
 def _version_message() -> str:
+    import platform
+
     return (
         f"flora-cli {__version__} (Python {platform.python_version()}; "
         f"{platform.system()} {platform.machine()})"
