@@ -18,22 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 MediaType = Literal["image", "video", "audio", "text"]
 RunStatus = Literal["pending", "running", "completed", "failed"]
 OutputType = Literal["imageUrl", "videoUrl", "audioUrl", "text", "documentUrl"]
-ErrorCode = Literal[
-    "unauthorized",
-    "invalid_api_key",
-    "forbidden",
-    "invalid_json",
-    "input_validation_error",
-    "not_found",
-    "insufficient_credits",
-    "idempotency_duplicate",
-    "rate_limited",
-    "unknown_error",
-    # documented by FLORA outside the OpenAPI enum (CONTRACT §11.9)
-    "idempotency_conflict",
-    "service_unavailable",
-]
-
 RunId = Annotated[str, StringConstraints(pattern=r"^run_\S+$")]
 ProjectId = Annotated[str, StringConstraints(pattern=r"^prj_\S+$")]
 WorkspaceId = Annotated[str, StringConstraints(pattern=r"^ws_\S+$")]
