@@ -87,6 +87,17 @@ def check_base_url(url: str, source: str) -> str:
     return url.rstrip("/")
 
 
+def check_query(expression: str) -> None:
+    """A --query that does not compile is a usage error before anything is sent."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise UsageError(f"--query is not a valid JMESPath expression: {exc}") from None
+
+
 def _number(raw: str, source: str, kind: type[float] | type[int], minimum: float) -> Any:
     try:
         value = kind(raw)
@@ -134,13 +145,17 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
             raise UsageError(f"{src} must be one of {', '.join(FORMATS)} (got {fmt_value!r})")
     fmt = resolve_format(fmt_value, stdout_isatty)
 
+    query = flags.get("query")
+    if query is not None:
+        check_query(query)
+
     return Settings(
         api_key=api_key,
         base_url=base_url,
         timeout=timeout,
         max_retries=max_retries,
         format=fmt,
-        query=flags.get("query"),
+        query=query,
         raw_output=bool(flags.get("raw_output")),
         debug=bool(flags.get("debug")) or env_flag(env, "FLORA_DEBUG"),
         quiet=bool(flags.get("quiet")),

@@ -288,6 +288,7 @@ def test_bad_query_is_usage_error() -> None:
         out = run([*base(srv.base_url), *START, "--json", "--query", "[[["])
     assert out.exit_code == 2
     assert "--query" in out.error()["error"]["message"]
+    assert srv.requests == []  # checked before anything is sent
 
 
 def test_pretty_error_panel() -> None:

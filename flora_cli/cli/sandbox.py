@@ -9,6 +9,8 @@ import signal
 
 import click
 
+from flora_cli.cli.options import global_options
+
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -88,6 +90,7 @@ def sandbox() -> None:
     help="inline: a text output's url holds the text itself (as the real API does). url: a "
     "link to a .txt file (matches the schema's format: uri).",
 )
+@global_options  # every leaf accepts the global options (errors follow --format/--json)
 def serve(
     host: str,
     port: int,
