@@ -109,8 +109,13 @@ class FloraClient:
         *,
         body: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> PreparedRequest:
         url = self.url_for(path)
+        if params:
+            from urllib.parse import urlencode
+
+            url += ("&" if "?" in url else "?") + urlencode(params)
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         # The key only ever goes to the API's own origin.
         if self.same_origin(url):
@@ -271,8 +276,11 @@ class FloraClient:
         *,
         body: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        params: dict[str, str] | None = None,
     ) -> APIResponse:
-        return self.send(self.prepare(method, path, body=body, idempotency_key=idempotency_key))
+        """Send one API request through the retry loop; `params` become the query string."""
+        return self.send(self.prepare(method, path, body=body, idempotency_key=idempotency_key,
+                                      params=params))
 
     @contextmanager
     def stream(self, url: str) -> Iterator[httpx.Response]:
