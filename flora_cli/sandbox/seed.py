@@ -346,6 +346,10 @@ MODELS: tuple[SeedModel, ...] = (
 )
 
 MODELS_BY_ID: dict[str, SeedModel] = {m.model_id: m for m in MODELS}
+#: Each model as GET /models serves it (plain JSON): what the shared pre-spend check reads.
+MODEL_DOCS: dict[str, dict[str, Any]] = {
+    m.model_id: m.info.model_dump(mode="json", exclude_none=True) for m in MODELS
+}
 
 
 def default_model(media_type: MediaType) -> SeedModel:

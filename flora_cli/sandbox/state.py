@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flora_cli.api.models import (
-    FieldError,
     GenerationRequest,
     MediaType,
     ModelRef,
@@ -28,18 +27,20 @@ from flora_cli.api.models import (
     RunCreated,
     RunOutput,
 )
+from flora_cli.modelcheck import output_count
 from flora_cli.sandbox.config import SandboxConfig
 from flora_cli.sandbox.defaults import API_PREFIX
-from flora_cli.sandbox.errors import ApiError, validation_error
+from flora_cli.sandbox.errors import ApiError
 from flora_cli.sandbox.media import OUTPUT_KIND, text_output
 from flora_cli.sandbox.seed import (
+    MODEL_DOCS,
     MODELS_BY_ID,
     PROJECTS,
     WORKSPACES,
     SeedModel,
     default_model,
 )
-from flora_cli.sandbox.validation import normalise, validate_params
+from flora_cli.sandbox.validation import normalise, resolve_model, validate_params
 
 #: How long an idempotency key is remembered (SPEC: two hours).
 IDEMPOTENCY_TTL_SECONDS = 2 * 60 * 60
@@ -272,8 +273,8 @@ class SandboxState:
             project = self._find_project(request.workspace_id, request.project_id)
             model = self._resolve_model(request)
             params = request.params or {}
-            validate_params(params, model.info.params)
-            outputs = _output_count(model, params)
+            validate_params(params, MODEL_DOCS[model.model_id])
+            outputs = output_count(MODEL_DOCS[model.model_id], params)
             cost = round(model.cost_usd * outputs, 6)
             now = self._clock()
             self._settle(now)
@@ -350,27 +351,8 @@ class SandboxState:
     def _resolve_model(self, request: GenerationRequest) -> SeedModel:
         if request.model is None:
             return default_model(request.type)
-        model = MODELS_BY_ID.get(request.model)
-        if model is None:
-            raise validation_error(
-                [
-                    FieldError(
-                        field="model",
-                        message=f"Unknown model {request.model!r}: take a model_id from "
-                        f"GET /models?type={request.type}",
-                    )
-                ]
-            )
-        if model.type != request.type:
-            raise validation_error(
-                [
-                    FieldError(
-                        field="model",
-                        message=f"Model {model.model_id} makes {model.type}, not {request.type}",
-                    )
-                ]
-            )
-        return model
+        resolve_model(list(MODEL_DOCS.values()), request.model, request.type)
+        return MODELS_BY_ID[request.model]
 
     def get_run(self, run_id: str, origin: str) -> Run:
         """The run document of GET /runs/{run_id} at this instant; 404 when unknown."""
@@ -421,14 +403,6 @@ class SandboxState:
                     if filename == f"output_{index + 1}.{extension}":
                         return run.media_type, run.prompt, index
             raise ApiError(404, "not_found", f"Output {filename} of run {run_id} not found.")
-
-
-def _output_count(model: SeedModel, params: dict[str, Any]) -> int:
-    if any(p.name == "num_images" for p in model.info.params):
-        value = params.get("num_images", 1)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return max(1, int(value))  # validated: an integer from 1 to 4
-    return 1
 
 
 def _usd(amount: float) -> str:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,8 +23,8 @@ from flora_cli.api.models import (
     FieldError,
     GenerationRequest,
     MediaType,
-    ModelParam,
 )
+from flora_cli.modelcheck import check_params, find_model
 from flora_cli.sandbox.errors import ApiError, validation_error
 
 MEDIA_TYPES: tuple[MediaType, ...] = ("image", "video", "audio", "text")
@@ -237,72 +236,26 @@ def check_projects_query(query: Mapping[str, str]) -> tuple[str, int | None, int
 # --------------------------------------------------------------------------- model params
 
 
-def _number_issue(value: Any, spec: ModelParam, integer: bool) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"Expected {'integer' if integer else 'number'}, received {json_kind(value)}"
-    if integer and not (isinstance(value, int) or (value == value and float(value).is_integer())):
-        return "Expected integer, received float"
-    if isinstance(value, float) and not math.isfinite(value):  # pragma: no cover - json rejects
-        return "Expected a finite number"
-    if spec.min is not None and value < spec.min:
-        return f"Number must be greater than or equal to {spec.min:g}"
-    if spec.max is not None and value > spec.max:
-        return f"Number must be less than or equal to {spec.max:g}"
-    return None
+def validate_params(params: Mapping[str, Any], model: Mapping[str, Any]) -> None:
+    """Check `params` against the model's params with the CLI's own pre-spend check
+    (`flora_cli.modelcheck`): 400 naming each rejected `params.NAME`."""
+    issues = check_params(params, model)
+    if issues:
+        raise validation_error([FieldError(field=i.field, message=i.api_message())
+                                for i in issues])
 
 
-def _param_issue(value: Any, spec: ModelParam) -> str | None:
-    kind = spec.type
-    if kind == "string":
-        if not isinstance(value, str):
-            return f"Expected string, received {json_kind(value)}"
-    elif kind == "string[]":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            return "Expected an array of strings"
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            return f"Expected boolean, received {json_kind(value)}"
-    elif kind in ("int", "seed"):
-        issue = _number_issue(value, spec, integer=True)
-        if issue:
-            return issue
-    elif kind == "int?":
-        if value is not None:
-            issue = _number_issue(value, spec, integer=True)
-            if issue:
-                return issue
-    elif kind == "float":
-        issue = _number_issue(value, spec, integer=False)
-        if issue:
-            return issue
-    elif kind == "dict":
-        if not isinstance(value, dict):
-            return f"Expected object, received {json_kind(value)}"
-        for key, bounds in (spec.properties or {}).items():
-            if key in value:
-                item = value[key]
-                if isinstance(item, bool) or not isinstance(item, (int, float)):
-                    return f"{key}: Expected number, received {json_kind(item)}"
-                if not bounds.min <= item <= bounds.max:
-                    return f"{key}: Must be between {bounds.min:g} and {bounds.max:g}"
-    if spec.options:
-        allowed = [option.value for option in spec.options]
-        if value not in allowed:
-            listed = " | ".join(json.dumps(v) for v in allowed)
-            return f"Invalid option. Expected {listed}, received {json.dumps(value)}"
-    return None
-
-
-def validate_params(params: Mapping[str, Any], specs: list[ModelParam]) -> None:
-    """Check the params a model describes (others pass: the schema's params object is open)."""
-    by_name = {spec.name: spec for spec in specs}
-    fields = []
-    for name, value in params.items():
-        spec = by_name.get(name)
-        if spec is None:
-            continue
-        issue = _param_issue(value, spec)
-        if issue:
-            fields.append(FieldError(field=f"params.{name}", message=issue))
-    if fields:
-        raise validation_error(fields)
+def resolve_model(models: Sequence[Mapping[str, Any]], model_id: str,
+                  media_type: str) -> Mapping[str, Any]:
+    """The model a request names, of the request's media type: else 400 naming `model`."""
+    model, issues = find_model(models, model_id, media_type)
+    if model is None or issues:
+        issue = issues[0]
+        message = issue.api_message()
+        if issue.kind == "unknown_model":
+            message = (f"Unknown model {model_id!r}: take a model_id from "
+                       f"GET /models?type={media_type}" + (
+                           f" (did you mean {', '.join(issue.suggestions)}?)"
+                           if issue.suggestions else ""))
+        raise validation_error([FieldError(field="model", message=message)])
+    return model
