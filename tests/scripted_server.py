@@ -22,6 +22,7 @@ class Reply:
     body: Any = None  # dict/list → JSON; bytes → as is; None → empty
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering
+    gate: threading.Event | None = None  # wait for this event before answering
 
 
 @dataclass
@@ -60,6 +61,8 @@ def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             server.requests.append(Recorded(
                 self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
             reply = server.next_reply()
+            if reply.gate is not None:
+                reply.gate.wait(30)
             if reply.drop:
                 self.close_connection = True
                 self.connection.close()

@@ -37,6 +37,11 @@ def loaded_after(args: list[str]) -> set[str]:
     ["runs", "start-generation", "--help"],
     ["generations", "create", "--help"],
     ["runs", "start-generation", "--type", "t2i"],  # a usage error, rendered as JSON
+    ["models", "--help"],
+    ["models", "list", "--help"],
+    ["projects", "list", "--help"],
+    ["workspaces", "list", "--help"],
+    ["projects", "list", "--workspace-id", "ws_1", "--limit", "0"],  # usage error
 ])
 def test_light_paths_load_no_heavy_module(args: list[str]) -> None:
     loaded = loaded_after(args)
@@ -52,3 +57,15 @@ def test_json_start_path_keeps_rich_and_pydantic_off() -> None:
                            "--type", "image", "--prompt", "p"])
     assert "httpx" in loaded
     assert not loaded & {"rich", "pydantic", "starlette", "uvicorn", "yaml", "jmespath"}
+
+
+def test_list_commands_in_json_keep_rich_and_pydantic_off(sandbox: object) -> None:
+    from flora_cli.sandbox.server import RunningSandbox
+
+    assert isinstance(sandbox, RunningSandbox)
+    for args in (["models", "list"], ["workspaces", "list"],
+                 ["projects", "list", "--workspace-id", "ws_sandbox", "--all"]):
+        loaded = loaded_after(["--api-key", "sk_test_x", "--base-url", sandbox.base_url,
+                               "--json", *args])
+        assert "httpx" in loaded
+        assert not loaded & {"rich", "pydantic", "starlette", "uvicorn", "yaml"}, args

@@ -21,6 +21,7 @@ from flora_cli.api.errors import (
 )
 from flora_cli.cli.completion import completion
 from flora_cli.cli.context import current_settings
+from flora_cli.cli.discovery import models, projects, workspaces
 from flora_cli.cli.generations import generations
 from flora_cli.cli.options import global_options
 from flora_cli.cli.runs import runs
@@ -138,6 +139,9 @@ def cli() -> None:
 
 cli.add_command(runs)
 cli.add_command(generations)
+cli.add_command(models)
+cli.add_command(workspaces)
+cli.add_command(projects)
 cli.add_command(sandbox)
 cli.add_command(completion)
 

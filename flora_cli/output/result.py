@@ -74,3 +74,17 @@ def emit(
     else:
         out.write(format_document(result, settings.format))
     out.flush()
+
+
+def write_lines(items: Any, settings: Settings) -> None:
+    """jsonl for list commands: one item per line, flushed so a pipe sees each as it comes.
+    With -r, a string item is printed bare."""
+    from flora_cli.textsafe import dumps
+
+    out = sys.stdout
+    for item in items:
+        if settings.raw_output and isinstance(item, str):
+            out.write(item + "\n")
+        else:
+            out.write(dumps(item, compact=True) + "\n")
+    out.flush()

@@ -1,0 +1,236 @@
+"""`flora models list|get`, `flora workspaces list`, `flora projects list` (SPEC §11).
+
+Finding the IDs a start command needs. The command layer turns flags into requests and answers
+into output; the requests live in `api.discovery`, the tables in `output.tables`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import click
+
+from flora_cli.api.errors import NotFoundError
+from flora_cli.cli import params as p
+from flora_cli.cli.context import App, get_app
+from flora_cli.cli.options import global_options
+
+
+class CursorParam(click.ParamType):  # type: ignore[type-arg,unused-ignore]
+    """An opaque page cursor as the API gives it: printable ASCII, no whitespace."""
+
+    name = "cursor"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str) or not re.fullmatch(r"[\x21-\x7e]{1,4096}", value):
+            self.fail("must be a cursor as the API gives it in meta.next_cursor (printable "
+                      "ASCII, no whitespace, at most 4096 characters)", param, ctx)
+        return value
+
+
+CURSOR = CursorParam()
+
+
+def _print_items(app: App, doc: Any, key: str) -> bool:
+    """jsonl: one item per line (after --query: each element of a list result). Returns
+    False when the format is not jsonl."""
+    if app.settings.format != "jsonl":
+        return False
+    from flora_cli.output.result import apply_query, write_lines
+
+    if app.settings.query is not None:
+        result = apply_query(doc, app.settings.query)
+        write_lines(result if isinstance(result, list) else [result], app.settings)
+    else:
+        write_lines(doc.get(key, []) if isinstance(doc, dict) else [], app.settings)
+    return True
+
+
+# --------------------------------------------------------------------------- models
+
+
+@click.group()
+def models() -> None:
+    """The models you can use: their IDs, params, estimated cost and time."""
+
+
+@models.command("list")
+@click.option("--type", "media_type", type=p.MEDIA_TYPE, metavar="TYPE",
+              help="Only models of this media type: image, video, audio or text.")
+@global_options
+@click.pass_context
+def models_list(ctx: click.Context, /, media_type: str | None) -> None:
+    """List the models (GET /models): ID, name, type, provider, estimated credits and time.
+
+    \b
+    Examples:
+      flora models list --type video
+      flora models list --json | jq -r '.models[].model_id'
+    """
+    from flora_cli.api.discovery import fetch_models
+
+    app = get_app(ctx)
+    answer = fetch_models(app.client(), media_type)
+    if _print_items(app, answer.response.data, "models"):
+        return
+    from flora_cli.output.result import emit
+    from flora_cli.output.tables import render_models
+
+    emit(answer.response.data, app.settings, raw=answer.response.content, pretty=render_models)
+
+
+@models.command("get")
+@click.argument("model_id", type=p.MODEL_ID, metavar="MODEL_ID")
+@global_options
+@click.pass_context
+def models_get(ctx: click.Context, /, model_id: str) -> None:
+    """Show one model: its params (name, type, required, default, range or options,
+    description) and its estimated credits and seconds.
+
+    \b
+    Example:
+      flora models get t2i-flux-2-pro
+    """
+    from flora_cli import modelcheck
+    from flora_cli.api.discovery import fetch_models
+    from flora_cli.textsafe import clean_line
+
+    app = get_app(ctx)
+    answer = fetch_models(app.client())
+    model = next((m for m in answer.models if m.get("model_id") == model_id), None)
+    if model is None:
+        near = modelcheck.closest(model_id, [str(m["model_id"]) for m in answer.models])
+        raise NotFoundError(
+            f"No model {clean_line(model_id)}" +
+            (f"; did you mean {', '.join(near)}?" if near else "."),
+            code="not_found",
+            request_id=answer.response.request_id,
+            hint="List the model IDs with: flora models list",
+        )
+    from flora_cli.output.result import emit
+    from flora_cli.output.tables import render_model
+
+    emit(model, app.settings, pretty=render_model)
+
+
+# --------------------------------------------------------------------------- workspaces
+
+
+@click.group()
+def workspaces() -> None:
+    """The workspaces your key can see."""
+
+
+@workspaces.command("list")
+@global_options
+@click.pass_context
+def workspaces_list(ctx: click.Context, /) -> None:
+    """List the workspaces the key can see (GET /workspaces): ID, name, role.
+
+    \b
+    Example:
+      flora workspaces list --json | jq -r '.workspaces[0].workspace_id'
+    """
+    from flora_cli.api.discovery import fetch_workspaces
+
+    app = get_app(ctx)
+    response = fetch_workspaces(app.client())
+    if _print_items(app, response.data, "workspaces"):
+        return
+    from flora_cli.output.result import emit
+    from flora_cli.output.tables import render_workspaces
+
+    emit(response.data, app.settings, raw=response.content, pretty=render_workspaces)
+
+
+# --------------------------------------------------------------------------- projects
+
+
+@click.group()
+def projects() -> None:
+    """The projects of a workspace."""
+
+
+def workspace_for(app: App, given: str | None) -> str:
+    """--workspace-id, else FLORA_WORKSPACE_ID (click reads it), else the profile's, else the
+    embedded sandbox's; missing: a usage error naming where to find one."""
+    workspace_id = given or getattr(app.settings, "workspace_id", None)
+    if workspace_id is None and app.sandbox is not None:
+        workspace_id = app.sandbox.workspace_id
+    if not workspace_id:
+        raise click.UsageError(
+            "Missing option '--workspace-id' (or set FLORA_WORKSPACE_ID); "
+            "find yours with: flora workspaces list")
+    return str(workspace_id)
+
+
+@projects.command("list")
+@click.option("--workspace-id", "workspace_id", type=p.WORKSPACE_ID, envvar="FLORA_WORKSPACE_ID",
+              show_envvar=True, metavar="ID", help="Workspace to list (ws_…).")
+@click.option("--search", metavar="TEXT", help="Only projects whose name matches TEXT.")
+@click.option("--limit", type=click.IntRange(1, 100), metavar="N",
+              help="Page size, 1 to 100 (default: the API's).")
+@click.option("--cursor", type=CURSOR, metavar="CURSOR",
+              help="Start at this page (meta.next_cursor of an earlier listing).")
+@click.option("--all", "all_pages", is_flag=True, help="Follow every page to the end.")
+@click.option("--max-items", type=click.IntRange(min=1), metavar="N",
+              help="Follow pages until N projects are listed.")
+@global_options
+@click.pass_context
+def projects_list(ctx: click.Context, /, workspace_id: str | None, search: str | None,
+                  limit: int | None, cursor: str | None, all_pages: bool,
+                  max_items: int | None) -> None:
+    """List the projects of a workspace (GET /projects), most recently active first.
+
+    One page by default; --all follows meta.next_cursor to the end, --max-items N until N
+    projects. json prints one merged document; jsonl prints one project per line as the
+    pages arrive.
+
+    \b
+    Examples:
+      flora projects list --workspace-id ws_abc123 --all
+      flora projects list --search mug --format jsonl | jq -r .project_id
+    """
+    if all_pages and max_items is not None:
+        raise click.UsageError("--all and --max-items cannot be used together.")
+    app = get_app(ctx)
+    workspace = workspace_for(app, workspace_id)
+    from flora_cli.api.discovery import iter_project_pages
+
+    pages = iter_project_pages(app.client(), workspace, limit=limit, search=search,
+                               cursor=cursor, max_items=max_items, all_pages=all_pages)
+    settings = app.settings
+    streaming = settings.format == "jsonl" and settings.query is None
+    if streaming:
+        from flora_cli.output.result import write_lines
+
+        for page in pages:
+            write_lines(page.projects, settings)
+        return
+
+    collected = list(pages)
+    first, last = collected[0], collected[-1]
+    single = len(collected) == 1 and not all_pages and max_items is None
+    if single:
+        doc: Any = first.response.data
+    else:
+        meta = dict(first.response.data.get("meta") or {})
+        meta["next_cursor"] = last.next_cursor if last.projects else None
+        doc = {**first.response.data,
+               "projects": [item for page in collected for item in page.projects],
+               "meta": meta}
+    if _print_items(app, doc, "projects"):
+        return
+    from flora_cli.output.result import emit
+    from flora_cli.output.tables import render_projects
+
+    emit(doc, settings, raw=first.response.content if single else None,
+         pretty=render_projects)
+    more = last.next_cursor if last.projects else None
+    if settings.pretty and more and not all_pages:
+        from flora_cli.output.notices import notice
+        from flora_cli.textsafe import clean_line
+
+        notice(settings, f"More projects: add --all, or --cursor {clean_line(more)} for the "
+                         "next page.")
