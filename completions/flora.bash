@@ -17,6 +17,8 @@ _FLORA_COMPLETE=bash_complete "$1" </dev/null 2>/dev/null)
             compopt -o default
         elif [[ $type == 'plain' ]]; then
             COMPREPLY+=("$value")
+            # `--param KEY=`: no space after the `=`, the value follows
+            [[ $value == *= ]] && compopt -o nospace
         fi
     done
 

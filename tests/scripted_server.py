@@ -76,14 +76,17 @@ def _handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             else:
                 content = json.dumps(reply.body).encode()
                 ctype = "application/json"
-            self.send_response(reply.status)
             headers = {"Content-Type": ctype, "request-id": "req_scripted",
                        **reply.headers}
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(content)))
-            self.end_headers()
-            self.wfile.write(content)
+            try:
+                self.send_response(reply.status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up (a test of it)
+                self.close_connection = True
 
         do_GET = do_POST = _serve
 

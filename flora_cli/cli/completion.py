@@ -62,6 +62,8 @@ _BASH_SOURCE = """\
             compopt -o default
         elif [[ $type == 'plain' ]]; then
             COMPREPLY+=("$value")
+            # `--param KEY=`: no space after the `=`, the value follows
+            [[ $value == *= ]] && compopt -o nospace
         fi
     done
 
@@ -82,6 +84,7 @@ _ZSH_SOURCE = """\
 
 %(complete_func)s() {
     local -a completions
+    local -a completions_nospace
     local -a completions_with_descriptions
     local -a response
     (( ! $+commands[%(prog_name)s] )) && return 1
@@ -91,7 +94,9 @@ _ZSH_SOURCE = """\
 
     for type key descr in ${response}; do
         if [[ "$type" == "plain" ]]; then
-            if [[ "$descr" == "_" ]]; then
+            if [[ "$key" == *= ]]; then
+                completions_nospace+=("$key")
+            elif [[ "$descr" == "_" ]]; then
                 completions+=("$key")
             else
                 completions_with_descriptions+=("$key":"$descr")
@@ -109,6 +114,10 @@ _ZSH_SOURCE = """\
 
     if [ -n "$completions" ]; then
         compadd -U -V unsorted -a completions
+    fi
+
+    if [ -n "$completions_nospace" ]; then
+        compadd -U -S '' -V unsorted -a completions_nospace
     fi
 }
 
@@ -194,12 +203,27 @@ class FloraBashComplete(_FloraComplete, BashComplete):
         # click's BashComplete.source runs bash to check its version: not needed to print it.
         return ShellComplete.source(self)
 
+    _value_prefix = ""
+
     def get_completion_args(self) -> tuple[list[str], str]:
         args, incomplete = super().get_completion_args()
         # `--type=im` arrives as `--type`, `=`, `im`: complete `im` as the value of --type.
         if len(args) >= 2 and args[-1] == "=" and args[-2].startswith("-"):
             args = args[:-1]
+        # `--param seed=4` arrives as `--param`, `seed`, `=`, `4`: complete `seed=4` as the
+        # value of --param, and answer only what follows the `=` (the word bash replaces).
+        elif len(args) >= 3 and args[-1] == "=" and args[-3] == "--param":
+            self._value_prefix = args[-2] + "="
+            args, incomplete = args[:-2], self._value_prefix + incomplete
         return args, incomplete
+
+    def get_completions(self, args: list[str], incomplete: str) -> list[CompletionItem]:
+        items = super().get_completions(args, incomplete)
+        prefix = self._value_prefix
+        if not prefix:
+            return items
+        return [CompletionItem(item.value[len(prefix):], type=item.type, help=item.help)
+                for item in items if item.value.startswith(prefix)]
 
 
 class FloraZshComplete(_FloraComplete, ZshComplete):
@@ -246,7 +270,9 @@ def completion(shell: str) -> None:
       zsh   eval "$(flora completion zsh)"    # in ~/.zshrc, after compinit
       fish  flora completion fish > ~/.config/fish/completions/flora.fish
 
-    TAB then completes commands, options, the values of --type and --format, and the
-    shell names of this command.
+    TAB then completes commands, options, the values of --type and --format, the shell
+    names of this command, and IDs from your account: --workspace-id, --project-id, --model
+    (of the --type on the line) and --param KEY= (of the --model on the line), from a cache
+    that lives 10 minutes (FLORA_CACHE_DIR); a miss asks the API for at most 1.5 s.
     """
     click.echo(completion_script(shell), nl=False)

@@ -191,6 +191,16 @@ class PrefixedId(_FuncType):
     def parse(self, value: str) -> str:
         return parse_prefixed_id(value, self.prefix)
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[Any]:
+        from flora_cli.cli import idcomplete
+
+        if self.prefix == "ws_":
+            return idcomplete.complete_workspace(ctx, incomplete)
+        if self.prefix == "prj_":
+            return idcomplete.complete_project(ctx, incomplete)
+        return []
+
 
 class _SourceType(_FuncType):
     """A value that may be read from stdin ('-'): only one option may do that."""
@@ -230,12 +240,24 @@ class KeyValueParam(_FuncType):
     def parse(self, value: str) -> tuple[str, Any]:
         return parse_key_value(value)
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[Any]:
+        from flora_cli.cli import idcomplete
+
+        return idcomplete.complete_param(ctx, incomplete)
+
 
 class ModelIdParam(_FuncType):
     name = "model"
 
     def parse(self, value: str) -> str:
         return parse_model_id(value)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[Any]:
+        from flora_cli.cli import idcomplete
+
+        return idcomplete.complete_model(ctx, incomplete)
 
 
 class IdempotencyKeyParam(_FuncType):
