@@ -137,20 +137,20 @@ def complete_workspace(ctx: click.Context, incomplete: str) -> list[CompletionIt
     return _safe(answer)
 
 
-def _workspace_on_line(ctx: click.Context) -> str | None:
-    # ctx.params holds --workspace-id from the line or FLORA_WORKSPACE_ID (click's envvar);
-    # else the profile's, when the settings know one.
-    value = ctx.params.get("workspace_id")
+def _on_line(ctx: click.Context, name: str) -> str | None:
+    """A value on the command line (or its env var, which click reads into ctx.params),
+    else the profile's when the settings know one."""
+    value = ctx.params.get(name)
     if isinstance(value, str) and value:
         return value
     account = _account(ctx)
-    profile_value = getattr(account[2], "workspace_id", None) if account else None
+    profile_value = getattr(account[2], name, None) if account else None
     return profile_value if isinstance(profile_value, str) and profile_value else None
 
 
 def complete_project(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
     def answer() -> list[CompletionItem]:
-        workspace_id = _workspace_on_line(ctx)
+        workspace_id = _on_line(ctx, "workspace_id")
         if workspace_id is None:
             return []
         doc = _cached(ctx, cache.entry_name("projects", workspace_id), "/projects",
@@ -161,15 +161,6 @@ def complete_project(ctx: click.Context, incomplete: str) -> list[CompletionItem
                 if p["project_id"].startswith(incomplete) and _plain(p["project_id"])]
 
     return _safe(answer)
-
-
-def _model_on_line(ctx: click.Context) -> str | None:
-    value = ctx.params.get("model")
-    if isinstance(value, str) and value:
-        return value
-    account = _account(ctx)
-    profile_value = getattr(account[2], "model", None) if account else None
-    return profile_value if isinstance(profile_value, str) and profile_value else None
 
 
 def _values(spec: dict[str, Any]) -> list[str]:
@@ -184,7 +175,7 @@ def complete_param(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
     """`KEY=` for each param of the model on the line; after `KEY=`, the allowed values."""
 
     def answer() -> list[CompletionItem]:
-        model_id = _model_on_line(ctx)
+        model_id = _on_line(ctx, "model")
         if model_id is None:
             return []
         model = next((m for m in _models(ctx) if m["model_id"] == model_id), None)
