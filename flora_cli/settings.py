@@ -1,4 +1,8 @@
-"""One resolved settings object: flag > environment > default (SPEC §2). Standard library only."""
+"""One resolved settings object: flag > environment > default. Standard library only.
+
+Which variable backs each option and what its default is come from `optspec`, the same records
+that `--help` and the man pages show.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from flora_cli import optspec as o
 from flora_cli.api.errors import UsageError
+from flora_cli.optspec import DEFAULT_BASE_URL, OptionSpec
+from flora_cli.vocab import env_flag, parse_count, parse_seconds
 
-DEFAULT_BASE_URL = "https://app.flora.ai/api/v1"
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_MAX_RETRIES = 2
 FORMATS = ("auto", "json", "jsonl", "yaml", "pretty", "raw")
-MACHINE_FORMATS = ("json", "jsonl", "yaml", "raw")
-_TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,7 @@ class Settings:
         return self.format == "pretty"
 
 
-def env_flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in _TRUE
+__all__ = ["FORMATS", "Settings", "env_flag", "guess_format", "resolve"]
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:
@@ -98,15 +99,18 @@ def check_query(expression: str) -> None:
         raise UsageError(f"--query is not a valid JMESPath expression: {exc}") from None
 
 
-def _number(raw: str, source: str, kind: type[float] | type[int], minimum: float) -> Any:
+def _seconds(raw: str, source: str) -> float:
     try:
-        value = kind(raw)
-    except ValueError:
-        raise UsageError(f"{source} must be a {'number' if kind is float else 'whole number'} "
-                         f"(got {raw!r})") from None
-    if value < minimum or value != value:
-        raise UsageError(f"{source} must be at least {minimum:g} (got {raw!r})")
-    return value
+        return parse_seconds(raw, minimum=0.0, inclusive=False)
+    except ValueError as exc:
+        raise UsageError(f"{source} {exc}") from None
+
+
+def _count(raw: str, source: str) -> int:
+    try:
+        return parse_count(raw, minimum=0)
+    except ValueError as exc:
+        raise UsageError(f"{source} {exc}") from None
 
 
 def resolve(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
@@ -116,36 +120,41 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
     if stdout_isatty is None:
         stdout_isatty = sys.stdout.isatty()
 
-    def pick(flag: str, env_name: str | None) -> tuple[Any, str]:
-        if flags.get(flag) is not None:
-            return flags[flag], "--" + flag.replace("_", "-")
-        if env_name and _env(env, env_name) is not None:
-            return _env(env, env_name), env_name
+    def pick(spec: OptionSpec) -> tuple[Any, str]:
+        """(value, where it came from): the flag, else the variable, else (None, "")."""
+        if flags.get(spec.dest) is not None:
+            return flags[spec.dest], spec.flag
+        if spec.env and _env(env, spec.env) is not None:
+            return _env(env, spec.env), spec.env
         return None, ""
 
-    api_key, _ = pick("api_key", "FLORA_API_KEY")
+    def on(spec: OptionSpec) -> bool:
+        """A boolean option: the flag, else its variable (1/true/yes/on, any case)."""
+        return bool(flags.get(spec.dest)) or (spec.env is not None and env_flag(env, spec.env))
+
+    api_key, _ = pick(o.API_KEY)
     if isinstance(api_key, str):
         api_key = api_key.strip() or None
 
-    base_url, src = pick("base_url", "FLORA_BASE_URL")
+    base_url, src = pick(o.BASE_URL)
     base_url = check_base_url(base_url, src) if base_url else DEFAULT_BASE_URL
 
-    raw_timeout, src = pick("timeout", "FLORA_TIMEOUT")
-    timeout = (_number(str(raw_timeout), src, float, 0.001) if raw_timeout is not None
-               else DEFAULT_TIMEOUT)
-    raw_retries, src = pick("max_retries", "FLORA_MAX_RETRIES")
-    max_retries = (_number(str(raw_retries), src, int, 0) if raw_retries is not None
-                   else DEFAULT_MAX_RETRIES)
+    raw_timeout, src = pick(o.TIMEOUT)
+    timeout = _seconds(str(raw_timeout), src) if raw_timeout is not None else float(
+        o.TIMEOUT.default)  # type: ignore[arg-type]
+    raw_retries, src = pick(o.MAX_RETRIES)
+    max_retries = _count(str(raw_retries), src) if raw_retries is not None else int(
+        o.MAX_RETRIES.default)  # type: ignore[call-overload]
 
-    if flags.get("json"):
+    if flags.get(o.JSON.dest):
         fmt_value: str | None = "json"
     else:
-        fmt_value, src = pick("format", "FLORA_FORMAT")
+        fmt_value, src = pick(o.FORMAT)
         if fmt_value is not None and str(fmt_value).lower() not in FORMATS:
             raise UsageError(f"{src} must be one of {', '.join(FORMATS)} (got {fmt_value!r})")
     fmt = resolve_format(fmt_value, stdout_isatty)
 
-    query = flags.get("query")
+    query = flags.get(o.QUERY.dest)
     if query is not None:
         check_query(query)
 
@@ -156,11 +165,11 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str] | None = None,
         max_retries=max_retries,
         format=fmt,
         query=query,
-        raw_output=bool(flags.get("raw_output")),
-        debug=bool(flags.get("debug")) or env_flag(env, "FLORA_DEBUG"),
-        quiet=bool(flags.get("quiet")),
-        no_color=bool(flags.get("no_color")),
-        sandbox=bool(flags.get("sandbox")) or env_flag(env, "FLORA_SANDBOX"),
+        raw_output=bool(flags.get(o.RAW_OUTPUT.dest)),
+        debug=on(o.DEBUG),
+        quiet=bool(flags.get(o.QUIET.dest)),
+        no_color=bool(flags.get(o.NO_COLOR.dest)),
+        sandbox=on(o.SANDBOX),
     )
 
 

@@ -36,6 +36,7 @@ from flora_cli import __version__  # noqa: E402
 from flora_cli.api import errors  # noqa: E402
 from flora_cli.cli import cli  # noqa: E402
 from flora_cli.cli.completion import SHELLS, completion_script  # noqa: E402
+from flora_cli.cli.options import spec_of  # noqa: E402
 
 PROG = "flora"
 SECTION = "1"
@@ -462,40 +463,23 @@ class EnvInfo:
     note: str | None
 
 
-_HELP_BRACKET = re.compile(r"\s*\[((?:env|default):[^\]]*)\]\s*$")
-
-
 def split_help(param: click.Parameter) -> tuple[str, EnvInfo]:
-    """An option's help without its `[env: …; default: …]` tail, and what the tail says."""
-    help_text = " ".join((getattr(param, "help", None) or "").split())
-    names: list[str] = []
-    value = default = note = None
-    match = _HELP_BRACKET.search(help_text)
-    if match:
-        help_text = help_text[:match.start()].rstrip()
-        for part in (x.strip() for x in match.group(1).split(";")):
-            key, _, rest = part.partition(":")
-            if key.strip().lower() == "env":
-                first, _, value = rest.strip().partition("=")
-                names = [n.strip() for n in re.split(r",|\bor\b", first) if n.strip()]
-                value = value or None
-            elif key.strip().lower() == "default":
-                default = rest.strip()
-            elif part:
-                note = part
-    if isinstance(param.envvar, str):
-        names.append(param.envvar)
-    elif param.envvar:
-        names.extend(str(n) for n in param.envvar)
-    return help_text, EnvInfo(list(dict.fromkeys(names)), value, default, note)
+    """An option's help and its metadata, from the option's `OptionSpec` (no parsing)."""
+    spec = spec_of(param)
+    if spec is None:
+        return " ".join((getattr(param, "help", None) or "").split()), EnvInfo([], None, None,
+                                                                              None)
+    names = [spec.env] if spec.env else []
+    return " ".join(spec.help.split()), EnvInfo(names, spec.env_value, spec.shown_default, None)
 
 
 def default_text(param: click.Parameter, ctx: click.Context, help_text: str) -> str | None:
     """The default worth printing: not for flags, not when the help already gives it."""
     if not isinstance(param, click.Option) or param.is_flag or param.count:
         return None
-    if "default" in help_text.lower():
-        return None
+    spec = spec_of(param)
+    if spec is not None:
+        return spec.shown_default
     if isinstance(param.show_default, str):
         return param.show_default
     if param.show_default is False:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from flora_cli.api.download import (
     Downloader,
     extension_for,
     file_stem,
-    prepare_directory,
     safe_component,
 )
 
@@ -69,9 +68,7 @@ def notes() -> list[str]:
 
 
 def downloader(client: FloraClient, directory: Path, notes: list[str]) -> Downloader:
-    return Downloader(client, directory, RUN,
-                      resume=f"flora runs wait {RUN} --download {directory}",
-                      notify=notes.append)
+    return Downloader(client, directory, RUN, notify=notes.append)
 
 
 def png(content: bytes = PNG, **headers: str) -> httpx.Response:
@@ -283,7 +280,7 @@ def test_a_broken_body_leaves_no_partial_file(client: FloraClient, files: Files,
     assert "output_1" in err.message and "after 3 attempts" in err.message
     assert "RemoteProtocolError" in err.message
     assert err.error["output_id"] == "output_1"
-    assert f"flora runs wait {RUN} --download" in (err.hint or "")
+    assert err.hint is None  # the CLI layer words the resume hint
     assert len(files.requests) == 3  # max_retries=2
     assert listing(tmp_path) == []
 
@@ -354,7 +351,7 @@ def test_ctrl_c_mid_download_leaves_no_partial_file(client: FloraClient, files: 
     with pytest.raises(errors.InterruptedError_) as info:
         downloader(client, tmp_path, notes).save_all([out("output_1", url)])
     assert info.value.exit_code == 130 and info.value.run_id == RUN
-    assert "--download" in (info.value.hint or "")
+    assert info.value.hint is None
     assert listing(tmp_path) == []
 
 
@@ -365,18 +362,3 @@ def test_an_unwritable_directory_is_a_download_error(client: FloraClient, files:
     missing = tmp_path / "removed"
     report = downloader(client, missing, notes).save_all([out("output_1", url)])
     assert report.error is not None and "Could not save output output_1" in report.error.message
-
-
-@pytest.mark.parametrize("make", [
-    lambda p: p.write_text("a file"),
-    lambda p: None,
-])
-def test_prepare_directory(tmp_path: Path, make: Callable[[Path], None]) -> None:
-    target = tmp_path / "a"
-    make(target)
-    if target.is_file():
-        with pytest.raises(errors.UsageError, match="not a directory"):
-            prepare_directory(target)
-    else:
-        nested = target / "b" / "c"
-        assert prepare_directory(nested) == nested and nested.is_dir()

@@ -12,8 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flora_cli.cli.params import (
-    FAMILY_TO_TYPE,
-    MEDIA_TYPES,
     ParamError,
     drop_one_newline,
     parse_idempotency_key,
@@ -25,6 +23,7 @@ from flora_cli.cli.params import (
     parse_prompt,
     read_source,
 )
+from flora_cli.vocab import FAMILY_TO_TYPE, MEDIA_TYPES
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)

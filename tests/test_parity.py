@@ -25,8 +25,8 @@ def _command(path: list[str]) -> click.Command:
 def test_every_body_field_has_its_flags(path: list[str]) -> None:
     assert set(BODY_FLAGS) == set(GenerationRequest.model_fields)
     opts = {o for p in _command(path).params for o in p.opts}
-    for flags in BODY_FLAGS.values():
-        for flag in flags.split("/"):
+    for spec in BODY_FLAGS.values():
+        for flag in spec.flags:
             assert flag in opts, f"{flag} missing on {' '.join(path)}"
 
 

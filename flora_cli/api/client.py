@@ -1,4 +1,4 @@
-"""The thin HTTP client: the one module that imports httpx (SPEC §6).
+"""The thin HTTP client: the one module that imports httpx.
 
 One `request()` loop sends, retries per `retry.py`, wraps httpx's exceptions into the project's
 own once (`raise … from err`), and maps error statuses through `errors.error_for_status`.
@@ -208,14 +208,14 @@ class FloraClient:
                 failure: errors.FloraError = errors.APITimeoutError(
                     f"The request timed out after {self.timeout:g} s: {req.method} {req.url}",
                     idempotency_key=idem,
-                    hint=errors.HINTS["timeout"],
+                    attempts=attempt,
                 )
                 failure.__cause__ = exc
             except httpx.TransportError as exc:
                 failure = errors.APIConnectionError(
                     f"Could not reach the API at {req.url}: {exc or type(exc).__name__}",
                     idempotency_key=idem,
-                    hint=errors.HINTS["connection_error"],
+                    attempts=attempt,
                 )
                 failure.__cause__ = exc
             else:
@@ -235,14 +235,17 @@ class FloraClient:
                         idempotency_key=idem,
                     )
                 body = _try_json(resp.content)
+                asked_delay = retry.parse_retry_after(headers)
                 failure = errors.error_for_status(
-                    resp.status_code, body, request_id=request_id, idempotency_key=idem
+                    resp.status_code, body, request_id=request_id, idempotency_key=idem,
+                    attempts=attempt, retry_after=asked_delay,
+                    max_server_delay=retry.MAX_SERVER_DELAY,
                 )
                 if retry.should_retry(resp.status_code, headers):
                     delay, asked = retry.retry_delay(retries_done, headers)
                     if asked and delay > retry.MAX_SERVER_DELAY:
                         self._trace(f"  not retrying: the server asked for {delay:.0f} s (> 60 s)")
-                        raise _too_long(failure, delay) from None
+                        raise failure
                     if can_retry:
                         maybe_reached = maybe_reached or resp.status_code >= 500
                         self._trace(f"  retrying in {delay:.2f} s ({resp.status_code})")
@@ -256,7 +259,7 @@ class FloraClient:
                     and isinstance(failure, errors.IdempotencyConflictError)
                     and failure.code == "idempotency_duplicate"
                 ):
-                    raise _lost_response(failure, idem, attempt)
+                    raise _lost_response(failure, idem, attempt) from None
                 self._trace(f"  not retrying: {resp.status_code} is final")
                 raise failure
             # No response: connection error or timeout.
@@ -323,27 +326,16 @@ def _decode_json(resp: httpx.Response, request_id: str | None, idem: str | None)
         ) from None
 
 
-def _too_long(failure: errors.FloraError, delay: float) -> errors.FloraError:
-    when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
-    failure.exit_code = errors.EXIT_RATE_LIMITED
-    failure.hint = (
-        f"The server asked to wait {delay:.0f} s, longer than the CLI waits (60 s): "
-        f"try again after {when}."
-    )
-    return failure
-
-
 def _lost_response(
     failure: errors.FloraError, idem: str | None, attempt: int
 ) -> errors.FloraError:
-    failure.message = (
+    return errors.LostResponseError(
         f"An earlier attempt of this request reached the server and most likely started the "
         f"run, but its response was lost; attempt {attempt} was refused as a duplicate of "
-        f"idempotency key {idem}."
+        f"idempotency key {idem}.",
+        error=failure.error,
+        http_status=failure.http_status,
+        request_id=failure.request_id,
+        idempotency_key=idem,
+        attempts=attempt,
     )
-    failure.hint = (
-        "Do not run the command again (that would start a second, paid run): look for the new "
-        "run in the project's canvas in FLORA."
-    )
-    return failure
-

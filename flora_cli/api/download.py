@@ -103,7 +103,6 @@ class LocalFile:
     output_id: str
     path: str
     bytes: int
-    existed: bool = False
 
     def to_document(self) -> dict[str, Any]:
         return {"output_id": self.output_id, "path": self.path, "bytes": self.bytes}
@@ -236,7 +235,6 @@ class Downloader:
         directory: Path,
         run_id: str,
         *,
-        resume: str,
         notify: Callable[[str], None] | None = None,
         progress: ByteProgress | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -244,7 +242,6 @@ class Downloader:
         self.client = client
         self.directory = directory
         self.run_id = run_id
-        self.resume = resume
         self.notify = notify or (lambda _msg: None)
         self.progress: ByteProgress = progress or NoProgress()
         self.sleep = sleep or client.sleep
@@ -270,7 +267,7 @@ class Downloader:
                     return report
                 report.files.append(saved)
         except KeyboardInterrupt:
-            raise interrupted(self.run_id, self.resume, "downloading the outputs of") from None
+            raise interrupted(self.run_id, "downloading the outputs of") from None
         return report
 
     def save_one(self, output: Any, index: int = 0) -> LocalFile | errors.DownloadError:
@@ -303,20 +300,19 @@ class Downloader:
             error=error,
             http_status=http_status,
             run_id=self.run_id,
-            hint=f"Files already saved stay; to fetch the rest: {self.resume}",
         )
 
     def _progress_note(self, report: DownloadReport, total: int) -> str:
         saved = len(report.files)
         return f" ({saved} of {total} output{'s' if total != 1 else ''} saved before this.)"
 
-    def _local(self, output_id: str, path: Path, size: int, existed: bool) -> LocalFile:
-        return LocalFile(output_id=output_id, path=str(path), bytes=size, existed=existed)
+    def _local(self, output_id: str, path: Path, size: int) -> LocalFile:
+        return LocalFile(output_id=output_id, path=str(path), bytes=size)
 
     def _skipped(self, output_id: str, path: Path) -> LocalFile:
         size = path.stat().st_size
         self.notify(f"kept {path} ({human_bytes(size)}): it already exists, not overwritten")
-        return self._local(output_id, path, size, existed=True)
+        return self._local(output_id, path, size)
 
     def _write_text(self, output_id: str, text: str, stem: str) -> LocalFile | errors.DownloadError:
         final = self.directory / f"{stem}.txt"
@@ -335,7 +331,7 @@ class Downloader:
         if not placed:
             return self._skipped(output_id, final)
         self.notify(f"saved {final} ({human_bytes(len(data))})")
-        return self._local(output_id, final, len(data), existed=False)
+        return self._local(output_id, final, len(data))
 
     def _download(self, output_id: str, url: str, stem: str) -> LocalFile | errors.DownloadError:
         retries_done = 0
@@ -379,7 +375,7 @@ class Downloader:
             if outcome.existed:
                 return self._skipped(output_id, outcome.path)
             self.notify(f"saved {outcome.path} ({human_bytes(outcome.size)})")
-            return self._local(output_id, outcome.path, outcome.size, existed=False)
+            return self._local(output_id, outcome.path, outcome.size)
 
     def _attempt(self, url: str, stem: str) -> _Outcome:
         """One download, following up to MAX_REDIRECTS redirects (each re-prepared, so the
@@ -468,18 +464,3 @@ def _reason(exc: errors.FloraError) -> str:
     if cause is not None:
         return type(cause).__name__
     return exc.message
-
-
-def prepare_directory(path: Path) -> Path:
-    """Create DIR (and its parents); a usage error naming --download when that fails."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise errors.UsageError(f"--download {path}: exists and is not a directory") from None
-    except OSError as exc:
-        raise errors.UsageError(
-            f"--download {path}: cannot create the directory: {exc.strerror or exc}"
-        ) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise errors.UsageError(f"--download {path}: the directory is not writable")
-    return path

@@ -1,8 +1,10 @@
-"""The one error hierarchy of flora-cli, with its exit codes (SPEC §5).
+"""The one error hierarchy of flora-cli, with its exit codes.
 
-Errors are raised where they happen and caught in exactly one place: the root of the click
-tree (`flora_cli.cli.root`), which renders them and exits with `exit_code`. This module imports
-only the standard library so that the CLI can use it at start-up.
+Errors are raised where they happen and carry facts (status, API error object, request id,
+idempotency key, run id, attempts made, the delay a server asked for). They are caught in
+exactly one place, the root of the click tree (`flora_cli.cli.handle_error`), which renders
+them, words the hint for people (`flora_cli.cli.hints`) and exits with `exit_code`. This module
+imports only the standard library so that the CLI can use it at start-up.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# Exit codes, SPEC §5. Kept here as names so code and docs can refer to them.
+# Exit codes. Kept here as names so code and docs can refer to them.
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
@@ -25,7 +27,7 @@ EXIT_RUN_FAILED = 10
 EXIT_WAIT_TIMEOUT = 124
 EXIT_INTERRUPTED = 130
 
-#: (exit code, meaning) in the order of SPEC §5; the README and the man pages are built from it.
+#: (exit code, meaning), in order; the README and the man pages are built from it.
 EXIT_STATUS_TABLE: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "success"),
     (EXIT_UNEXPECTED, "unexpected failure: a bug, or a response that breaks the API contract"),
@@ -61,6 +63,8 @@ class FloraError(Exception):
         run_id: str | None = None,
         hint: str | None = None,
         exit_code: int | None = None,
+        attempts: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -73,7 +77,12 @@ class FloraError(Exception):
         self.request_id = request_id
         self.idempotency_key = idempotency_key
         self.run_id = run_id
+        #: Set only by the CLI layer, for errors it raises itself; api/ raises facts only.
         self.hint = hint
+        #: How many attempts were made (1: it was not retried); None when nothing was sent.
+        self.attempts = attempts
+        #: The delay the server asked for (retry-after), in seconds, when it asked for one.
+        self.retry_after = retry_after
         if exit_code is not None:
             self.exit_code = exit_code
 
@@ -82,7 +91,8 @@ class FloraError(Exception):
         return str(self.error.get("code", self.default_code))
 
     def to_document(self) -> dict[str, Any]:
-        """The one-line JSON error of SPEC §5."""
+        """The one-line JSON error: keys that do not apply are null; run_id once a run
+        exists."""
         doc: dict[str, Any] = {
             "error": self.error,
             "http_status": self.http_status,
@@ -186,32 +196,15 @@ class RateLimitError(APIStatusError):
     default_code = "rate_limited"
 
 
+class LostResponseError(IdempotencyConflictError):
+    """A retry was refused as a duplicate after an earlier attempt may have reached the server
+    (no answer, or a 5xx): that attempt most likely started the run."""
+
+
 class ServerError(APIStatusError):
     exit_code = EXIT_UNREACHABLE
     default_code = "unknown_error"
 
-
-HINTS: dict[str, str] = {
-    "missing_api_key": "Set FLORA_API_KEY or pass --api-key. Keys are created in FLORA under "
-    "Settings → API Keys; try --sandbox to use the built-in sandbox without one.",
-    "unauthorized": "Check the key in FLORA_API_KEY or --api-key (Settings → API Keys).",
-    "invalid_api_key": "The key is malformed, revoked or unknown: create a new one under "
-    "Settings → API Keys and set FLORA_API_KEY.",
-    "forbidden": "The key's workspace may not access this resource: check --workspace-id.",
-    "not_found": "Check the IDs: list workspaces and projects in FLORA (or GET /workspaces).",
-    "insufficient_credits": "The workspace has too few credits for this run: top up in FLORA "
-    "(Settings → Billing), then run the command again.",
-    "rate_limited": "Too many requests for this workspace: wait a little and try again.",
-    "input_validation_error": "Fix the fields named above and run the command again.",
-    "invalid_json": "The request body was not valid JSON: check --params.",
-    "idempotency_conflict": "This idempotency key was used with a different request: use a new "
-    "--idempotency-key (or omit it for a fresh one).",
-    "idempotency_duplicate": "This idempotency key was already used: the original request "
-    "went through. Omit --idempotency-key to start a new run.",
-    "connection_error": "Check the network and --base-url; the request was retried.",
-    "timeout": "The API did not answer in time; raise --timeout or try again later.",
-    "unknown_error": "The service failed; it was retried. Try again later.",
-}
 
 # 422 codes that are idempotency conflicts (everything else on 422 is input rejection).
 _IDEMPOTENCY_CODES = frozenset({"idempotency_duplicate", "idempotency_conflict"})
@@ -223,8 +216,15 @@ def error_for_status(
     *,
     request_id: str | None = None,
     idempotency_key: str | None = None,
+    attempts: int | None = None,
+    retry_after: float | None = None,
+    max_server_delay: float = 60.0,
 ) -> FloraError:
-    """The one status → error mapping (SPEC §5). `body` is the decoded JSON body, or None."""
+    """The one status → error mapping. `body` is the decoded JSON body, or None.
+
+    `retry_after` is the server's asked delay; beyond `max_server_delay` the CLI does not wait
+    and the error exits as rate limited (7) whatever the status.
+    """
     api_error: dict[str, Any] | None = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         api_error = body["error"]
@@ -257,7 +257,7 @@ def error_for_status(
         message = f"unexpected HTTP status {status}"
         api_error = None
 
-    hint = HINTS.get(code or cls.default_code)
+    too_long = retry_after is not None and retry_after > max_server_delay
     return cls(
         message,
         error=api_error,
@@ -265,5 +265,7 @@ def error_for_status(
         http_status=status,
         request_id=request_id,
         idempotency_key=idempotency_key,
-        hint=hint,
+        attempts=attempts,
+        retry_after=retry_after,
+        exit_code=EXIT_RATE_LIMITED if too_long else None,
     )

@@ -5,7 +5,7 @@ Each poll is one `FloraClient.request()`, so it gets the client's retry policy (
 `progress`, and takes its `sleep` and `clock` as arguments so tests run instantly.
 
 This module raises; it catches nothing but Ctrl-C, which it turns into `InterruptedError_`
-carrying the run id and the command that resumes the wait.
+carrying the run id (the CLI layer words the hint that resumes the wait).
 """
 
 from __future__ import annotations
@@ -17,16 +17,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from flora_cli.api.errors import InterruptedError_, InvalidResponseError, WaitTimeoutError
+from flora_cli.vocab import RUN_STATUSES, TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from flora_cli.api.client import FloraClient
 
-ACTIVE_STATUSES = frozenset({"pending", "running"})
-TERMINAL_STATUSES = frozenset({"completed", "failed"})
-RUN_STATUSES = ACTIVE_STATUSES | TERMINAL_STATUSES
-
 DEFAULT_POLL_INTERVAL = 2.0
-MIN_POLL_INTERVAL = 0.5
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -73,16 +69,6 @@ def run_path(run_id: str) -> str:
     return "/runs/" + quote(run_id, safe="")
 
 
-def resume_command(run_id: str, download: str | None = None) -> str:
-    """The command that takes up a wait again (shown on timeout and Ctrl-C)."""
-    import shlex
-
-    cmd = f"flora runs wait {shlex.quote(run_id)}"
-    if download is not None:
-        cmd += f" --download {shlex.quote(download)}"
-    return cmd
-
-
 def poll_target(client: FloraClient, run_id: str, poll_url: Any = None) -> str:
     """The run's `poll_url` when it has the base URL's origin, else `{base}/runs/{run_id}`.
 
@@ -116,11 +102,10 @@ def fetch_run(client: FloraClient, run_id: str, target: str | None = None) -> Ru
     return RunState(doc=data, content=response.content, request_id=response.request_id)
 
 
-def interrupted(run_id: str, resume: str, doing: str = "waiting for") -> InterruptedError_:
+def interrupted(run_id: str, doing: str = "waiting for") -> InterruptedError_:
     return InterruptedError_(
         f"Interrupted while {doing} run {run_id}; the run itself goes on in FLORA.",
         run_id=run_id,
-        hint=f"Resume with: {resume}",
     )
 
 
@@ -132,7 +117,6 @@ def wait_for_run(
     interval: float = DEFAULT_POLL_INTERVAL,
     timeout: float | None = None,
     on_update: Callable[[RunState], None] | None = None,
-    resume: str | None = None,
     sleep: Sleep = time.sleep,
     clock: Clock = time.monotonic,
 ) -> RunState:
@@ -141,9 +125,8 @@ def wait_for_run(
     The first poll is immediate; then one every `interval` seconds. `timeout` (seconds, None
     for no limit) raises `WaitTimeoutError`; the last poll is made at the deadline, so a run
     that ends just in time is not reported as timed out. Ctrl-C raises `InterruptedError_`.
-    Neither stops the run: both name the command that resumes the wait.
+    Neither stops the run: both carry the run id.
     """
-    resume = resume or resume_command(run_id)
     target = poll_target(client, run_id, poll_url)
     started = clock()
     deadline = None if timeout is None else started + timeout
@@ -157,11 +140,10 @@ def wait_for_run(
             now = clock()
             if deadline is not None and now >= deadline:
                 raise WaitTimeoutError(
-                    f"Run {run_id} is still {state.status} after {timeout:g} s "
-                    "(--wait-timeout); it goes on in FLORA.",
+                    f"Run {run_id} is still {state.status} after {timeout:g} s of waiting; "
+                    "it goes on in FLORA.",
                     run_id=run_id,
-                    hint=f"Resume with: {resume}",
                 )
             sleep(interval if deadline is None else max(0.0, min(interval, deadline - now)))
     except KeyboardInterrupt:
-        raise interrupted(run_id, resume) from None
+        raise interrupted(run_id) from None

@@ -13,20 +13,17 @@ from typing import Any, NoReturn
 import click
 
 from flora_cli import __version__
-from flora_cli.api.errors import (
-    EXIT_INTERRUPTED,
-    EXIT_UNEXPECTED,
-    FloraError,
-    InterruptedError_,
-)
+from flora_cli.api.errors import FloraError, InterruptedError_, UsageError
 from flora_cli.cli.completion import completion
-from flora_cli.cli.context import current_settings
+from flora_cli.cli.context import PATH_KEY as _PATH_KEY
+from flora_cli.cli.context import current_app
 from flora_cli.cli.discovery import models, projects, workspaces
 from flora_cli.cli.generations import generations
 from flora_cli.cli.options import global_options
 from flora_cli.cli.runs import runs
 from flora_cli.cli.sandbox import sandbox
-from flora_cli.settings import Settings, env_flag, guess_format
+from flora_cli.settings import guess_format
+from flora_cli.vocab import env_flag
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -46,39 +43,60 @@ def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> No
         ctx.exit(0)
 
 
-def handle_error(exc: BaseException, settings: Settings | None, argv: list[str]) -> int:
+def usage_error(exc: click.ClickException) -> FloraError:
+    """click's own errors (a bad flag value, an unknown option, a missing command) as the one
+    usage error type, rendered like every other error."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError) or (
+        isinstance(exc, click.UsageError) and exc.ctx is not None
+        and isinstance(exc.ctx.command, click.Group) and exc.message.startswith("Usage:")
+    ):
+        ctx = exc.ctx
+        assert ctx is not None
+        group = ctx.command
+        assert isinstance(group, click.Group)
+        names = ", ".join(group.list_commands(ctx))
+        return UsageError(f"missing command: '{ctx.command_path}' takes one of: {names}.")
+    message = exc.format_message()
+    if isinstance(exc, click.UsageError):
+        return UsageError(message)
+    return FloraError(message, code="cli_error", exit_code=exc.exit_code)
+
+
+def handle_error(exc: BaseException, ctx: click.Context | None, argv: list[str]) -> int:
     """Render any error on stderr and return its exit code. The one place errors end."""
+    from flora_cli.cli.hints import Situation, hint_for
     from flora_cli.output.errors import render_error
 
+    app = current_app(ctx)
+    settings = app.settings if app is not None else None
     fmt = settings.format if settings is not None else guess_format(argv)
+    command_path = ctx.find_root().meta.get(_PATH_KEY) if ctx is not None else None
+    err: FloraError
     if isinstance(exc, FloraError):
-        render_error(exc, fmt, settings)
-        return exc.exit_code
-    if isinstance(exc, click.ClickException):
-        if fmt == "pretty" or not isinstance(exc, click.UsageError):
-            exc.show()
-        else:
-            render_error(FloraError(exc.format_message(), code="usage_error",
-                                    exit_code=exc.exit_code), fmt, settings)
-        return exc.exit_code
-    if isinstance(exc, (KeyboardInterrupt, click.Abort)):
-        render_error(InterruptedError_("Interrupted."), fmt, settings)
-        return EXIT_INTERRUPTED
-    if env_flag(os.environ, "FLORA_DEBUG"):
-        import traceback
+        err = exc
+    elif isinstance(exc, click.ClickException):
+        err = usage_error(exc)
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            command_path = exc.ctx.command_path
+    elif isinstance(exc, (KeyboardInterrupt, click.Abort)):
+        err = InterruptedError_("Interrupted.")
+    else:
+        if env_flag(os.environ, "FLORA_DEBUG"):
+            import traceback
 
-        traceback.print_exception(type(exc), exc, exc.__traceback__)
-    render_error(
-        FloraError(
-            f"unexpected error: {type(exc).__name__}: {exc}",
-            code="internal_error",
-            hint="This is a bug in flora-cli. Run again with FLORA_DEBUG=1 for a traceback "
-            "to include in a bug report.",
-        ),
-        fmt,
-        settings,
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+        err = FloraError(f"unexpected error: {type(exc).__name__}: {exc}", code="internal_error")
+    situation = Situation(
+        run_id=app.run_id if app is not None else None,
+        resume=app.resume_command() if app is not None else None,
+        asked_run_id=app.asked_run_id if app is not None else None,
+        sandbox=app is not None and app.sandbox is not None,
+        command_path=command_path,
     )
-    return EXIT_UNEXPECTED
+    render_error(err, fmt, settings, hint=hint_for(err, situation),
+                 run_id=situation.run_id,
+                 idempotency_key=app.idempotency_key if app is not None else None)
+    return err.exit_code
 
 
 class FloraGroup(click.Group):
@@ -92,30 +110,34 @@ class FloraGroup(click.Group):
         complete_var: str | None = None,
         standalone_mode: bool = True,
         **extra: Any,
-    ) -> NoReturn:
+    ) -> int:
+        """Run the CLI. Standalone (the console script): exit with the code. Otherwise
+        (`standalone_mode=False`, as when embedded): errors are rendered the same way and the
+        exit code is returned."""
         argv = list(sys.argv[1:] if args is None else args)
+        self.argv = argv
         try:
             rv = super().main(argv, prog_name or "flora", complete_var,
                               standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else 0
             sys.stdout.flush()
         except BrokenPipeError:
-            _quiet_broken_pipe()
+            code = _quiet_broken_pipe()
         except click.exceptions.Exit as exc:
             code = exc.exit_code
         except (Exception, KeyboardInterrupt) as exc:
-            code = handle_error(exc, None, argv)
-        sys.exit(code)
+            code = handle_error(exc, getattr(exc, "ctx", None), argv)
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, BrokenPipeError):
             raise
-        except Exception as exc:
-            code = handle_error(exc, current_settings(ctx), sys.argv[1:])
-        except KeyboardInterrupt as exc:
-            code = handle_error(exc, current_settings(ctx), sys.argv[1:])
+        except (Exception, KeyboardInterrupt) as exc:
+            code = handle_error(exc, ctx, getattr(self, "argv", sys.argv[1:]))
         ctx.exit(code)
 
 
@@ -146,16 +168,16 @@ cli.add_command(sandbox)
 cli.add_command(completion)
 
 
-def _quiet_broken_pipe() -> NoReturn:
+def _quiet_broken_pipe() -> int:
     # stdout was closed early (`flora … | head`): end quietly, without a traceback.
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):  # pragma: no cover
         pass
-    sys.exit(0)
+    return 0
 
 
 def main() -> NoReturn:
     """The console script `flora` and `python -m flora_cli`."""
-    cli.main(prog_name="flora")
+    sys.exit(cli.main(prog_name="flora"))

@@ -1,4 +1,5 @@
-"""What a command needs at run time: resolved settings, the API client, the embedded sandbox.
+"""What a command needs at run time: resolved settings, the API client, the embedded sandbox,
+and what is known about the run so far.
 
 Heavy modules (httpx via the client, the sandbox's starlette/uvicorn) load here, on first use
 inside a command, never at import of the CLI.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -16,11 +18,14 @@ from flora_cli import settings as settings_mod
 from flora_cli.api.errors import MissingApiKeyError, UsageError
 from flora_cli.cli.options import given_flags
 from flora_cli.settings import Settings
+from flora_cli.vocab import resume_command
 
 if TYPE_CHECKING:
     from flora_cli.api.client import FloraClient
 
 _APP_KEY = "flora.app"
+#: The command path of the leaf being run (`flora runs wait`), for usage hints.
+PATH_KEY = "flora.command_path"
 
 
 @dataclass
@@ -33,10 +38,42 @@ class SandboxDefaults:
 
 @dataclass
 class App:
+    """One invocation: its settings, and the facts the error handler words hints from."""
+
     ctx: click.Context
     settings: Settings
     sandbox: SandboxDefaults | None = None
+    #: The run this invocation started or follows: once it is set, every error carries it.
+    run_id: str | None = None
+    #: --download DIR of the wait, for the resume command.
+    download: Path | None = None
+    #: The run id a `runs get` asked about (a 404 then means a wrong or foreign run id).
+    asked_run_id: str | None = None
+    idempotency_key: str | None = None
     _client: FloraClient | None = field(default=None, init=False)
+
+    def run_started(self, run_id: str, download: Path | None = None) -> None:
+        """A run exists from now on: errors carry its id and hints resume, never restart."""
+        self.run_id = run_id
+        self.download = download
+
+    def looking_at_run(self, run_id: str) -> None:
+        self.asked_run_id = run_id
+
+    def resume_command(self) -> str | None:
+        """The command that takes up the wait again, or None when it cannot work (the
+        embedded --sandbox stops with this command, and its runs with it)."""
+        if self.run_id is None or self.sandbox is not None:
+            return None
+        return resume_command(self.run_id,
+                              str(self.download) if self.download is not None else None)
+
+    def next_command(self, run_id: str) -> str:
+        """What to run next about a run that is still going, as the pretty panels say it."""
+        if self.sandbox is not None:
+            return ("the embedded --sandbox stops with this command: add --wait to follow a "
+                    "run, or use 'flora sandbox serve'")
+        return resume_command(run_id)
 
     def trace(self, line: str) -> None:
         from flora_cli.redact import scrub
@@ -47,8 +84,7 @@ class App:
         if not self.settings.api_key:
             raise MissingApiKeyError(
                 "No API key: set the FLORA_API_KEY environment variable or pass --api-key "
-                "(or use --sandbox to try the built-in sandbox).",
-                hint="export FLORA_API_KEY=sk_live_… (Settings → API Keys in FLORA)",
+                "(or use --sandbox to try the built-in sandbox)."
             )
         return self.settings.api_key
 
@@ -74,6 +110,7 @@ def get_app(ctx: click.Context) -> App:
     app = root.meta.get(_APP_KEY)
     if isinstance(app, App):
         return app
+    root.meta[PATH_KEY] = ctx.command_path
     resolved = settings_mod.resolve(given_flags(ctx))
     sandbox: SandboxDefaults | None = None
     if resolved.sandbox:
@@ -83,9 +120,11 @@ def get_app(ctx: click.Context) -> App:
     return app
 
 
-def current_settings(ctx: click.Context) -> Settings | None:
+def current_app(ctx: click.Context | None) -> App | None:
+    if ctx is None:
+        return None
     app = ctx.find_root().meta.get(_APP_KEY)
-    return app.settings if isinstance(app, App) else None
+    return app if isinstance(app, App) else None
 
 
 def _start_sandbox(root: click.Context, resolved: Settings) -> tuple[Settings, SandboxDefaults]:

@@ -1,4 +1,4 @@
-"""`runs start-generation` and `generations create`: one set of flags, two endpoints (SPEC §3).
+"""`runs start-generation` and `generations create`: one set of flags, two endpoints.
 
 The command layer only translates flags into a request and a response into output: HTTP lives
 in `api.client`, formatting in `output`.
@@ -8,133 +8,106 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import click
 
-from flora_cli.api.errors import InvalidResponseError
+from flora_cli import optspec as o
+from flora_cli.api.errors import InvalidResponseError, UsageError
 from flora_cli.cli import params as p
 from flora_cli.cli.context import App, get_app
-from flora_cli.cli.options import global_options
+from flora_cli.cli.options import opt
 from flora_cli.cli.waiting import (
-    START_WAIT_OPTIONS,
+    DOWNLOAD_TYPE,
     check_wait_flags,
     follow_run,
     prepare_download_dir,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
+from flora_cli.optspec import OptionSpec
+from flora_cli.vocab import env_flag
 
 DEPRECATION = (
     "POST /runs/generation is deprecated upstream; use 'flora generations create' "
     "(same flags, POST /generate). Set FLORA_NO_DEPRECATION_WARNING=1 to hide this warning."
 )
 
-#: The request model's fields and the flags that fill them (a parity test checks both ways).
-BODY_FLAGS = {
-    "type": "--type",
-    "prompt": "--prompt",
-    "workspace_id": "--workspace-id",
-    "project_id": "--project-id",
-    "model": "--model",
-    "params": "--params/--param",
+#: The request model's fields and the options that fill them (a parity test checks both ways).
+BODY_FLAGS: dict[str, OptionSpec] = {
+    "type": o.MEDIA_TYPE,
+    "prompt": o.PROMPT,
+    "workspace_id": o.WORKSPACE_ID,
+    "project_id": o.PROJECT_ID,
+    "model": o.MODEL,
+    "params": o.PARAMS,
 }
 
-_GENERATION_OPTIONS: tuple[Callable[[F], F], ...] = (
-    click.option("--project-id", "project_id", type=p.PROJECT_ID, envvar="FLORA_PROJECT_ID",
-                 show_envvar=True, metavar="ID",
-                 help="Project to generate in (prj_…). Required."),
-    click.option("--workspace-id", "workspace_id", type=p.WORKSPACE_ID,
-                 envvar="FLORA_WORKSPACE_ID", show_envvar=True, metavar="ID",
-                 help="Workspace of the project (ws_…). Required."),
-    click.option("--type", "media_type", type=p.MEDIA_TYPE, metavar="TYPE",
-                 help="Media type: image, video, audio or text (any case). Required."),
-    click.option("--prompt", type=p.PROMPT, metavar="TEXT",
-                 help="Prompt text; '-' reads stdin, '@PATH' a file, '\\@' a literal @. "
-                 "Required."),
-    click.option("--model", type=p.MODEL_ID, metavar="ID",
-                 help="Model endpoint ID, e.g. t2i-flux-2-pro (default: the workspace's)."),
-    click.option("--params", "params_json", type=p.PARAMS, metavar="JSON",
-                 help="Model parameters as a JSON object; '@PATH' or '-' read it."),
-    click.option("--param", "param_pairs", type=p.KEY_VALUE, multiple=True,
-                 metavar="KEY=VALUE",
-                 help="One model parameter (repeatable); VALUE is JSON when it parses, "
-                 "else a string; overrides --params."),
-    click.option("--idempotency-key", type=p.IDEMPOTENCY_KEY, metavar="KEY",
-                 help="Key sent on every attempt (default: a new UUID4 per invocation)."),
-    *START_WAIT_OPTIONS,
-    click.option("--dry-run", is_flag=True,
-                 help="Print the request that would be sent (key redacted); send nothing."),
-)
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """The flags of `runs start-generation` and `generations create`, in --help order."""
+
+    project_id: str | None = field(metadata=opt(o.PROJECT_ID, type=p.PROJECT_ID))
+    workspace_id: str | None = field(metadata=opt(o.WORKSPACE_ID, type=p.WORKSPACE_ID))
+    media_type: str | None = field(metadata=opt(o.MEDIA_TYPE, type=p.MEDIA_TYPE))
+    prompt: str | None = field(metadata=opt(o.PROMPT, type=p.PROMPT))
+    model: str | None = field(metadata=opt(o.MODEL, type=p.MODEL_ID))
+    params_json: dict[str, Any] | None = field(metadata=opt(o.PARAMS, type=p.PARAMS))
+    param_pairs: tuple[tuple[str, Any], ...] = field(
+        metadata=opt(o.PARAM, type=p.KEY_VALUE, multiple=True))
+    idempotency_key: str | None = field(metadata=opt(o.IDEMPOTENCY_KEY, type=p.IDEMPOTENCY_KEY))
+    wait: bool = field(metadata=opt(o.WAIT, is_flag=True))
+    poll_interval: float | None = field(metadata=opt(o.POLL_INTERVAL, type=p.POLL_INTERVAL))
+    wait_timeout: float | None = field(metadata=opt(o.WAIT_TIMEOUT, type=p.WAIT_TIMEOUT))
+    download: Path | None = field(metadata=opt(o.DOWNLOAD, type=DOWNLOAD_TYPE))
+    text: bool = field(metadata=opt(o.TEXT, is_flag=True))
+    dry_run: bool = field(metadata=opt(o.DRY_RUN, is_flag=True))
 
 
-def generation_options(f: F) -> F:
-    """The command's own flags first in --help, then the global options."""
-    f = global_options(f)
-    for option in reversed(_GENERATION_OPTIONS):
-        f = option(f)
-    return f
-
-
-def _required(value: Any, flag: str, env: str | None = None) -> Any:
+def _required(value: Any, spec: OptionSpec) -> Any:
     if value is None:
-        where = f" (or set {env})" if env else ""
-        raise click.UsageError(f"Missing option '{flag}'{where}.")
+        where = f" (or set {spec.env})" if spec.env else ""
+        raise UsageError(f"Missing option '{spec.flag}'{where}.")
     return value
 
 
-def build_body(
-    app: App,
-    *,
-    project_id: str | None,
-    workspace_id: str | None,
-    media_type: str | None,
-    prompt: str | None,
-    model: str | None,
-    params_json: dict[str, Any] | None,
-    param_pairs: tuple[tuple[str, Any], ...],
-) -> dict[str, Any]:
+def build_body(app: App, opts: GenerationOptions) -> dict[str, Any]:
     """The request body: exactly the fields given; `model` and `params` omitted when not given."""
+    project_id, workspace_id = opts.project_id, opts.workspace_id
     if app.sandbox is not None:
         project_id = project_id or app.sandbox.project_id
         workspace_id = workspace_id or app.sandbox.workspace_id
     body: dict[str, Any] = {
-        "type": _required(media_type, "--type"),
-        "prompt": _required(prompt, "--prompt"),
-        "workspace_id": _required(workspace_id, "--workspace-id", "FLORA_WORKSPACE_ID"),
-        "project_id": _required(project_id, "--project-id", "FLORA_PROJECT_ID"),
+        "type": _required(opts.media_type, o.MEDIA_TYPE),
+        "prompt": _required(opts.prompt, o.PROMPT),
+        "workspace_id": _required(workspace_id, o.WORKSPACE_ID),
+        "project_id": _required(project_id, o.PROJECT_ID),
     }
-    if model is not None:
-        body["model"] = model
-    if params_json is not None or param_pairs:
-        merged = dict(params_json or {})
-        merged.update(dict(param_pairs))
+    if opts.model is not None:
+        body["model"] = opts.model
+    if opts.params_json is not None or opts.param_pairs:
+        merged = dict(opts.params_json or {})
+        merged.update(dict(opts.param_pairs))
         body["params"] = merged
     return body
 
 
-def run_generation(ctx: click.Context, endpoint: str, *, deprecated: bool,
-                   **opts: Any) -> None:
+def run_generation(ctx: click.Context, endpoint: str, opts: GenerationOptions, *,
+                   deprecated: bool) -> None:
     app = get_app(ctx)
-    dry_run = opts.pop("dry_run")
-    idem = opts.pop("idempotency_key") or str(uuid.uuid4())
-    download = opts.pop("download")
-    poll_interval = opts.pop("poll_interval")
-    wait_timeout = opts.pop("wait_timeout")
-    wait = check_wait_flags(ctx, wait=opts.pop("wait"), download=download)
-    body = build_body(app, **opts)
+    idem = opts.idempotency_key or str(uuid.uuid4())
+    wait = check_wait_flags(ctx, wait=opts.wait, download=opts.download, text=opts.text)
+    body = build_body(app, opts)
 
     from flora_cli.output.notices import warning
 
-    if deprecated and os.environ.get("FLORA_NO_DEPRECATION_WARNING", "").strip() not in (
-        "1", "true", "yes"
-    ):
+    if deprecated and not env_flag(os.environ, "FLORA_NO_DEPRECATION_WARNING"):
         warning(app.settings, DEPRECATION)
 
     from flora_cli.output.result import emit
 
-    if dry_run:
+    if opts.dry_run:
         client = app.client(require_key=False)
         prepared = client.prepare("POST", endpoint, body=body, idempotency_key=idem)
         doc = prepared.to_document()
@@ -144,7 +117,8 @@ def run_generation(ctx: click.Context, endpoint: str, *, deprecated: bool,
         return
 
     if wait:
-        prepare_download_dir(download)
+        prepare_download_dir(opts.download)
+    app.idempotency_key = idem
     response = app.client().request("POST", endpoint, body=body, idempotency_key=idem)
     data = response.data
     if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
@@ -155,6 +129,7 @@ def run_generation(ctx: click.Context, endpoint: str, *, deprecated: bool,
             request_id=response.request_id,
             idempotency_key=idem,
         )
+    app.run_started(data["run_id"], opts.download)
     if response.replayed:
         from flora_cli.output.notices import notice
 
@@ -168,12 +143,14 @@ def run_generation(ctx: click.Context, endpoint: str, *, deprecated: bool,
             data["run_id"],
             poll_url=data.get("poll_url"),
             estimated_seconds=data.get("estimated_seconds"),
-            poll_interval=poll_interval,
-            wait_timeout=wait_timeout,
-            download=download,
+            poll_interval=opts.poll_interval,
+            wait_timeout=opts.wait_timeout,
+            download=opts.download,
+            text=opts.text,
         )
         return
 
     from flora_cli.output.pretty import render_run_created
 
-    emit(data, app.settings, raw=response.content, pretty=render_run_created)
+    emit(data, app.settings, raw=response.content,
+         pretty=lambda console, doc: render_run_created(console, doc, app.next_command))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from flora_cli.cli.generation import generation_options, run_generation
+from flora_cli.cli.generation import GenerationOptions, run_generation
+from flora_cli.cli.options import typed
 
 
 @click.group()
@@ -15,8 +14,7 @@ def generations() -> None:
 
 
 @generations.command("create")
-@generation_options
-@click.pass_context
-def create(ctx: click.Context, /, **opts: Any) -> None:
+@typed(GenerationOptions)
+def create(ctx: click.Context, opts: GenerationOptions) -> None:
     """Start a generation (POST /generate): same flags as 'runs start-generation'."""
-    run_generation(ctx, "/generate", deprecated=False, **opts)
+    run_generation(ctx, "/generate", opts, deprecated=False)

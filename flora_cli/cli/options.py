@@ -1,23 +1,61 @@
-"""Global options (SPEC §2), accepted before the command path and on every leaf command.
+"""Options: click parameters built from `optspec` records, and typed option objects.
 
-Each option stores its value in the root context only when it was given on the command line,
-so `flora --json runs start-generation …` and `flora runs start-generation … --json` are the
-same, and a leaf flag overrides a root one. The environment and defaults are applied later, in
-`settings.resolve`, so the precedence is flag > environment > default.
+- `option(spec, ...)` makes a click option whose help note (`[env: …; default: …]`) comes
+  from the spec; the spec stays attached (`param.spec`) for the man page generator.
+- Global options are accepted before the command path and on every leaf command. Each stores
+  its value in the root context only when it was given on the command line, so
+  `flora --json runs …` and `flora runs … --json` are the same and a leaf flag overrides a root
+  one. The environment and defaults are applied in `settings.resolve`: flag > environment >
+  default.
+- `typed(cls)` hands a command its own options as one frozen dataclass instead of `**kwargs`:
+  each field is declared once with `field(metadata=opt(spec, type=…))`, which also makes the
+  click option, so a renamed flag fails mypy where the command reads it, not a user.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
+from flora_cli import optspec
+from flora_cli.optspec import OptionSpec
 from flora_cli.settings import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 _META_KEY = "flora.global_flags"
+
+
+class MetaOption(click.Option):
+    """A click option that remembers its `OptionSpec`."""
+
+    def __init__(self, *args: Any, spec: OptionSpec, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec = spec
+
+
+def option(spec: OptionSpec, *, click_env: bool = True, **kwargs: Any) -> Callable[[F], F]:
+    """A click option from a spec. `click_env=False` leaves the variable to `settings`."""
+    kwargs.setdefault("metavar", spec.metavar)
+    if click_env:  # a command's own option: click applies its variable and default
+        if spec.env and not kwargs.get("is_flag"):
+            kwargs.setdefault("envvar", spec.env)
+        if spec.default is not None:
+            kwargs.setdefault("default", spec.default)
+    return click.option(*spec.flags, spec.dest, cls=MetaOption, spec=spec,
+                        help=spec.help_text(), **kwargs)
+
+
+def spec_of(param: click.Parameter) -> OptionSpec | None:
+    return getattr(param, "spec", None)
+
+
+# -- global options ---------------------------------------------------------------------
 
 
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -31,39 +69,69 @@ def given_flags(ctx: click.Context) -> dict[str, Any]:
     return dict(ctx.find_root().meta.get(_META_KEY, {}))
 
 
-def _opt(*decls: str, help: str, **kwargs: Any) -> Callable[[F], F]:
-    return click.option(*decls, help=help, callback=_store, expose_value=False,
-                        is_eager=False, **kwargs)
+#: click details of the global options that are not plain strings.
+_GLOBAL_CLICK: dict[str, dict[str, Any]] = {
+    "format": {"type": click.Choice(FORMATS, case_sensitive=False)},
+    "json": {"is_flag": True, "default": None},
+    "raw_output": {"is_flag": True, "default": None},
+    "debug": {"is_flag": True, "default": None},
+    "quiet": {"is_flag": True, "default": None},
+    "no_color": {"is_flag": True, "default": None},
+    "sandbox": {"is_flag": True, "default": None},
+}
 
 
-GLOBAL_OPTIONS: tuple[Callable[[F], F], ...] = (
-    _opt("--api-key", metavar="KEY", help="API key (sk_live_…, sk_test_…). "
-         "[env: FLORA_API_KEY]"),
-    _opt("--base-url", metavar="URL", help="API root; https://, or http:// to loopback only. "
-         "[env: FLORA_BASE_URL; default: https://app.flora.ai/api/v1]"),
-    _opt("--timeout", metavar="SECONDS", type=float,
-         help="Timeout of each attempt. [env: FLORA_TIMEOUT; default: 60]"),
-    _opt("--max-retries", metavar="N", type=click.IntRange(min=0),
-         help="Retries after the first attempt. [env: FLORA_MAX_RETRIES; default: 2]"),
-    _opt("--format", type=click.Choice(FORMATS, case_sensitive=False),
-         help="Output format; auto is pretty on a terminal, else json. "
-         "[env: FLORA_FORMAT; default: auto]"),
-    _opt("--json", is_flag=True, default=None, help="Same as --format json."),
-    _opt("--query", metavar="EXPR", help="JMESPath expression applied to the result."),
-    _opt("-r", "--raw-output", is_flag=True, default=None,
-         help="Print a string result without quotes (like jq -r)."),
-    _opt("--debug", is_flag=True, default=None,
-         help="HTTP trace on stderr, secrets redacted. [env: FLORA_DEBUG=1]"),
-    _opt("-q", "--quiet", is_flag=True, default=None,
-         help="No notices or progress on stderr (errors still print)."),
-    _opt("--no-color", is_flag=True, default=None,
-         help="No colour. [env: NO_COLOR; FORCE_COLOR and TERM=dumb are honoured too]"),
-    _opt("--sandbox", is_flag=True, default=None,
-         help="Run against an embedded sandbox API on loopback. [env: FLORA_SANDBOX=1]"),
-)
+def _global(spec: OptionSpec) -> Callable[[F], F]:
+    return option(spec, click_env=False, callback=_store, expose_value=False,
+                  **_GLOBAL_CLICK.get(spec.dest, {}))
 
 
 def global_options(f: F) -> F:
-    for option in reversed(GLOBAL_OPTIONS):
-        f = option(f)
+    for spec in reversed(optspec.GLOBAL):
+        f = _global(spec)(f)
     return f
+
+
+# -- typed options ----------------------------------------------------------------------
+
+
+def opt(spec: OptionSpec, **click_kwargs: Any) -> dict[str, Any]:
+    """Field metadata declaring the click option that fills a dataclass field."""
+    return {"flora.option": (spec, click_kwargs)}
+
+
+def _field_options(cls: type[Any]) -> list[Callable[[F], F]]:
+    decorators = []
+    for fld in dataclasses.fields(cls):
+        if "flora.option" not in fld.metadata:
+            continue  # an argument, declared on the command with click.argument
+        spec, click_kwargs = fld.metadata["flora.option"]
+        assert spec.dest == fld.name, f"{cls.__name__}.{fld.name} is filled by {spec.dest}"
+        decorators.append(option(spec, **click_kwargs))
+    return decorators
+
+
+def build(cls: type[T], values: Mapping[str, Any]) -> T:
+    """The typed options of a command from click's keyword arguments (every field, no more)."""
+    names = {fld.name for fld in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{name: values[name] for name in names})
+
+
+def typed(cls: type[T], *, with_globals: bool = True) -> Callable[
+        [Callable[[click.Context, T], None]], Callable[..., None]]:
+    """Decorate a command callback `f(ctx, opts: cls)`: adds the dataclass's options (then the
+    global options) and passes one frozen `cls` built from the parsed values."""
+
+    def decorate(f: Callable[[click.Context, T], None]) -> Callable[..., None]:
+        @functools.wraps(f)
+        def callback(**values: Any) -> None:
+            f(click.get_current_context(), build(cls, values))
+
+        wrapped: Callable[..., None] = callback
+        if with_globals:
+            wrapped = global_options(wrapped)
+        for decorator in reversed(_field_options(cls)):
+            wrapped = decorator(wrapped)
+        return wrapped
+
+    return decorate

@@ -1,4 +1,5 @@
-"""Parameter types: every client-side rule of SPEC §3, checked before anything is sent.
+"""Parameter types: every client-side rule of the start commands, checked before anything is
+sent.
 
 Each type raises `click.BadParameter`, which click reports with the flag's name (exit 2).
 The pure parsing functions are separate so property tests can drive them directly.
@@ -14,23 +15,8 @@ from typing import Any
 
 import click
 
-MEDIA_TYPES = ("image", "video", "audio", "text")
-
-#: Model families and other names people type for --type, and the media type they meant.
-FAMILY_TO_TYPE: dict[str, str] = {
-    **dict.fromkeys(
-        ["t2i", "i2i", "txt2img", "img2img", "text-to-image", "image-to-image", "text2image",
-         "img", "images", "picture", "photo"], "image"),
-    **dict.fromkeys(
-        ["t2v", "i2v", "v2v", "txt2vid", "img2vid", "text-to-video", "image-to-video",
-         "video-to-video", "text2video", "vid", "videos", "movie"], "video"),
-    **dict.fromkeys(
-        ["tts", "t2a", "t2s", "a2a", "stt", "text-to-speech", "text-to-audio", "speech",
-         "music", "sound", "sfx", "voice", "audios"], "audio"),
-    **dict.fromkeys(
-        ["t2t", "i2t", "llm", "chat", "text-to-text", "image-to-text", "texts", "txt",
-         "completion"], "text"),
-}
+from flora_cli import vocab
+from flora_cli.vocab import MEDIA_TYPES
 
 
 class ParamError(ValueError):
@@ -41,14 +27,15 @@ def parse_media_type(value: str) -> str:
     norm = value.strip().lower()
     if norm in MEDIA_TYPES:
         return norm
-    key = norm.replace("_", "-")
-    meant = FAMILY_TO_TYPE.get(key) or FAMILY_TO_TYPE.get(key.replace("-", ""))
+    meant = vocab.family_media_type(value)
     if meant is not None:
         raise ParamError(
             f"{value!r} is a model family, not a media type; did you mean '{meant}'? "
             f"(--type takes one of {', '.join(MEDIA_TYPES)}; pick the model with --model)"
         )
-    raise ParamError(f"{value!r} is not one of {', '.join(MEDIA_TYPES)}")
+    close = vocab.closest(norm, MEDIA_TYPES)
+    guess = f"; did you mean '{close}'?" if close else ""
+    raise ParamError(f"{value!r} is not one of {', '.join(MEDIA_TYPES)}{guess}")
 
 
 def parse_prefixed_id(value: str, prefix: str) -> str:
@@ -99,6 +86,13 @@ def read_source(value: str, *, stdin_reader: Any = None) -> tuple[str, str]:
     return value, "argument"
 
 
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def parse_prompt(text: str) -> str:
     if not text.strip():
         raise ParamError("must not be empty or blank")
@@ -138,15 +132,9 @@ def parse_model_id(value: str) -> str:
 def parse_seconds(value: str, minimum: float, *, allow_equal: bool = True) -> float:
     """A finite number of seconds, at least `minimum` (or above it when not `allow_equal`)."""
     try:
-        seconds = float(value.strip())
-    except ValueError:
-        raise ParamError(f"{value!r} is not a number of seconds") from None
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):
-        raise ParamError(f"{value!r} is not a finite number of seconds")
-    if seconds < minimum or (seconds == minimum and not allow_equal):
-        bound = "at least" if allow_equal else "more than"
-        raise ParamError(f"must be {bound} {minimum:g} seconds (got {value})")
-    return seconds
+        return vocab.parse_seconds(value, minimum=minimum, inclusive=allow_equal)
+    except ValueError as exc:
+        raise ParamError(str(exc)) from None
 
 
 def parse_idempotency_key(value: str) -> str:
@@ -213,6 +201,10 @@ class _SourceType(_FuncType):
                 self.fail(f"stdin is already read by {used}; only one option can be '-'",
                           param, ctx)
             ctx.meta["flora.stdin_reader"] = flag
+            if not ctx.resilient_parsing and _isatty(sys.stdin):
+                # Otherwise the command would wait in silence for input from the terminal.
+                sys.stderr.write(f"reading {flag} from stdin; end with Ctrl-D\n")
+                sys.stderr.flush()
         return super().convert(value, param, ctx)
 
 
@@ -287,6 +279,6 @@ PARAMS = ParamsParam()
 KEY_VALUE = KeyValueParam()
 MODEL_ID = ModelIdParam()
 IDEMPOTENCY_KEY = IdempotencyKeyParam()
-#: --poll-interval: at least 0.5 s (SPEC §3); --wait-timeout: any positive number of seconds.
+#: --poll-interval: at least 0.5 s; --wait-timeout: any positive number of seconds.
 POLL_INTERVAL = SecondsParam(0.5)
 WAIT_TIMEOUT = SecondsParam(0.0, allow_equal=False)

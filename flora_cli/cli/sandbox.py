@@ -1,4 +1,4 @@
-"""`flora sandbox serve`: run the local FLORA sandbox API (SPEC §8).
+"""`flora sandbox serve`: run the local FLORA sandbox API.
 
 Imports only click at import time; starlette, uvicorn and pydantic load inside the command.
 """
@@ -6,10 +6,13 @@ Imports only click at import time; starlette, uvicorn and pydantic load inside t
 from __future__ import annotations
 
 import signal
+from dataclasses import dataclass, field
 
 import click
 
-from flora_cli.cli.options import global_options
+from flora_cli import optspec as o
+from flora_cli.api.errors import FloraError
+from flora_cli.cli.options import opt, typed
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -22,87 +25,26 @@ def sandbox() -> None:
     """
 
 
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = field(metadata=opt(o.SERVE_HOST))
+    port: int = field(metadata=opt(o.SERVE_PORT, type=click.IntRange(0, 65535)))
+    speed: float = field(metadata=opt(
+        o.SERVE_SPEED, type=click.FloatRange(min=0, min_open=True, max=1e9)))
+    idempotency: str = field(metadata=opt(
+        o.SERVE_IDEMPOTENCY, type=click.Choice(["spec", "replay"])))
+    rate_limit: int | None = field(metadata=opt(o.SERVE_RATE_LIMIT, type=click.IntRange(min=1)))
+    error_rate: float = field(metadata=opt(o.SERVE_ERROR_RATE, type=click.FloatRange(0, 1)))
+    latency: float = field(metadata=opt(o.SERVE_LATENCY, type=click.FloatRange(0, 600_000)))
+    drop_rate: float = field(metadata=opt(o.SERVE_DROP_RATE, type=click.FloatRange(0, 1)))
+    seed: int | None = field(metadata=opt(o.SERVE_SEED, type=int))
+    text_output: str = field(metadata=opt(
+        o.SERVE_TEXT_OUTPUT, type=click.Choice(["inline", "url"])))
+
+
 @sandbox.command(name="serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=4010,
-    show_default=True,
-    help="TCP port; 0 picks a free one (printed on start).",
-)
-@click.option(
-    "--speed",
-    type=click.FloatRange(min=0, min_open=True, max=1e9),
-    default=1.0,
-    show_default=True,
-    envvar="FLORA_SANDBOX_SPEED",
-    show_envvar=True,
-    help="Runs take the model's estimated_seconds divided by SPEED.",
-)
-@click.option(
-    "--idempotency",
-    type=click.Choice(["spec", "replay"]),
-    default="spec",
-    show_default=True,
-    help="spec: a reused Idempotency-Key is 409 idempotency_duplicate. replay: the original "
-    "response again (idempotent-replayed: true); a different body is 422 idempotency_conflict.",
-)
-@click.option(
-    "--rate-limit",
-    type=click.IntRange(min=1),
-    default=None,
-    metavar="N",
-    help="Requests per minute per workspace (creates and project listings); 429 rate_limited "
-    "with retry-after beyond it. Default: no limit.",
-)
-@click.option(
-    "--error-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    metavar="P",
-    help="Probability of a random 500/502/503 (before the request does anything).",
-)
-@click.option(
-    "--latency",
-    type=click.FloatRange(min=0, max=600_000),
-    default=0.0,
-    show_default=True,
-    metavar="MS",
-    help="Milliseconds added to every response.",
-)
-@click.option(
-    "--drop-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    show_default=True,
-    metavar="P",
-    help="Probability that a successful create (the run exists) closes the connection "
-    "without a response.",
-)
-@click.option("--seed", type=int, default=None, help="Seed the fault decisions and the IDs.")
-@click.option(
-    "--text-output",
-    type=click.Choice(["inline", "url"]),
-    default="inline",
-    show_default=True,
-    help="inline: a text output's url holds the text itself (as the real API does). url: a "
-    "link to a .txt file (matches the schema's format: uri).",
-)
-@global_options  # every leaf accepts the global options (errors follow --format/--json)
-def serve(
-    host: str,
-    port: int,
-    speed: float,
-    idempotency: str,
-    rate_limit: int | None,
-    error_rate: float,
-    latency: float,
-    drop_rate: float,
-    seed: int | None,
-    text_output: str,
-) -> None:
+@typed(ServeOptions)  # every leaf accepts the global options (errors follow --format/--json)
+def serve(ctx: click.Context, opts: ServeOptions) -> None:
     """Serve the sandbox API under /api/v1 until Ctrl-C.
 
     Any key that starts with sk_test_ is accepted. Seeded: workspace ws_sandbox (budget
@@ -116,15 +58,16 @@ def serve(
     from flora_cli.sandbox.server import RunningSandbox, SandboxStartError, serve_forever
 
     config = SandboxConfig(
-        speed=speed,
-        idempotency="replay" if idempotency == "replay" else "spec",
-        rate_limit=rate_limit,
-        error_rate=error_rate,
-        latency_ms=latency,
-        drop_rate=drop_rate,
-        seed=seed,
-        text_output="url" if text_output == "url" else "inline",
+        speed=opts.speed,
+        idempotency="replay" if opts.idempotency == "replay" else "spec",
+        rate_limit=opts.rate_limit,
+        error_rate=opts.error_rate,
+        latency_ms=opts.latency,
+        drop_rate=opts.drop_rate,
+        seed=opts.seed,
+        text_output="url" if opts.text_output == "url" else "inline",
     )
+    host, port = opts.host, opts.port
 
     def log(line: str) -> None:
         click.echo(line, err=True)
@@ -141,12 +84,12 @@ def serve(
     try:
         stopped_by = serve_forever(config, host=host, port=port, log=log, on_ready=ready)
     except SandboxStartError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise FloraError(str(exc), code="listen_failed") from None
     except KeyboardInterrupt:  # Ctrl-C before the server installed its handler
         stopped_by = signal.SIGINT
     click.echo("sandbox stopped", err=True)
     if stopped_by == signal.SIGINT:
-        click.get_current_context().exit(130)
+        ctx.exit(130)
 
 
 def _print_banner(running: object, config: object) -> None:

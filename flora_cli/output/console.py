@@ -7,7 +7,8 @@ from rich.theme import Theme
 
 from flora_cli.settings import Settings
 
-_THEME = Theme({"key": "bold cyan", "hint": "yellow", "code": "bold red", "ok": "green"})
+_THEME = Theme({"key": "bold cyan", "hint": "yellow", "code": "bold red", "ok": "green",
+                "url": "blue"})
 
 
 def stdout_console(settings: Settings) -> Console:

@@ -1,14 +1,16 @@
-"""Rendering an error on stderr (SPEC §5): a rich panel for people, else a JSON last line."""
+"""Rendering an error on stderr: a rich panel for people, else `error:`/`hint:` lines and a
+JSON last line. Every error — a usage error from click, an API error, a failed run — looks the
+same way in a given format."""
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 from flora_cli.api.errors import FloraError
 from flora_cli.redact import scrub
 from flora_cli.settings import Settings
+from flora_cli.textsafe import clean, clean_line, dumps
 
 
 def _scrubbed(value: Any, secret: str | None) -> Any:
@@ -21,50 +23,61 @@ def _scrubbed(value: Any, secret: str | None) -> Any:
     return value
 
 
-def render_error(err: FloraError, fmt: str, settings: Settings | None) -> None:
+def error_document(err: FloraError, *, run_id: str | None = None,
+                   idempotency_key: str | None = None) -> dict[str, Any]:
+    """The one-line JSON error, with the run id and idempotency key the command knows filled
+    in where the error itself did not carry them."""
+    doc = err.to_document()
+    if doc.get("idempotency_key") is None and idempotency_key is not None:
+        doc["idempotency_key"] = idempotency_key
+    if doc.get("run_id") is None and run_id is not None:
+        doc["run_id"] = run_id
+    return doc
+
+
+def render_error(err: FloraError, fmt: str, settings: Settings | None, *,
+                 hint: str | None = None, run_id: str | None = None,
+                 idempotency_key: str | None = None) -> None:
     secret = settings.api_key if settings else None
+    doc = _scrubbed(error_document(err, run_id=run_id, idempotency_key=idempotency_key), secret)
     if fmt == "pretty":
-        _render_panel(err, settings, secret)
+        _render_panel(err, doc, settings, secret, hint)
         return
     stderr = sys.stderr
-    stderr.write(scrub(f"error: {err.message}", secret) + "\n")
-    if err.hint:
-        stderr.write(scrub(f"hint: {err.hint}", secret) + "\n")
-    doc = _scrubbed(err.to_document(), secret)
-    stderr.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    stderr.write(clean(scrub(f"error: {err.message}", secret)) + "\n")
+    if hint:
+        stderr.write(clean(scrub(f"hint: {hint}", secret)) + "\n")
+    stderr.write(dumps(doc, compact=True) + "\n")
     stderr.flush()
 
 
-def _render_panel(err: FloraError, settings: Settings | None, secret: str | None) -> None:
+def _render_panel(err: FloraError, doc: dict[str, Any], settings: Settings | None,
+                  secret: str | None, hint: str | None) -> None:
     from rich.markup import escape
-    from rich.panel import Panel
-    from rich.table import Table
 
     from flora_cli.output.console import stderr_console
+    from flora_cli.output.panels import Rows, show
 
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="key", no_wrap=True)
-    grid.add_column(overflow="fold")
-    grid.add_row("code", escape(err.code))
-    grid.add_row("message", escape(scrub(err.message, secret)))
+    def text(value: Any) -> str:
+        return escape(clean(scrub(str(value), secret)))
+
+    rows = Rows()
+    rows.add("code", text(err.code))
+    rows.add("message", text(err.message))
     fields = err.error.get("fields")
     if isinstance(fields, list):
         for item in fields:
             if isinstance(item, dict):
-                name = escape(str(item.get("field", "?")))
-                grid.add_row("field", f"[bold]{name}[/]: {escape(str(item.get('message', '')))}")
-    if err.http_status is not None:
-        grid.add_row("http status", str(err.http_status))
-    if err.request_id:
-        grid.add_row("request id", escape(err.request_id))
-    if err.run_id:
-        grid.add_row("run id", escape(err.run_id))
-    if err.idempotency_key:
-        grid.add_row("idempotency key", escape(err.idempotency_key))
-    grid.add_row("exit code", str(err.exit_code))
-    if err.hint:
-        grid.add_row("hint", f"[hint]{escape(scrub(err.hint, secret))}[/]")
-    stderr_console(settings).print(
-        Panel(grid, title=f"[code]Error[/]: {escape(err.code)}", title_align="left",
-              border_style="red", expand=False)
-    )
+                name = text(clean_line(str(item.get("field", "?"))))
+                rows.add("field", f"[bold]{name}[/]: {text(item.get('message', ''))}")
+    if doc.get("http_status") is not None:
+        rows.add("http status", str(doc["http_status"]))
+    for key, label in (("request_id", "request id"), ("run_id", "run id"),
+                       ("idempotency_key", "idempotency key")):
+        if doc.get(key):
+            rows.add(label, text(clean_line(str(doc[key]))))
+    rows.add("exit code", str(err.exit_code))
+    if hint:
+        rows.add("hint", f"[hint]{text(hint)}[/]")
+    show(stderr_console(settings), rows, title=f"[code]Error[/]: {text(err.code)}",
+         style="red")

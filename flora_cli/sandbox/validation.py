@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from flora_cli import vocab
 from flora_cli.api.models import (
     PROJECT_ID_PATTERN,
     RUN_ID_PATTERN,
@@ -28,28 +29,11 @@ from flora_cli.modelcheck import check_params, find_model
 from flora_cli.sandbox.errors import ApiError, validation_error
 
 MEDIA_TYPES: tuple[MediaType, ...] = ("image", "video", "audio", "text")
+assert MEDIA_TYPES == vocab.MEDIA_TYPES
 _ENUM_TEXT = " | ".join(f"'{t}'" for t in MEDIA_TYPES)
 _WS_RE = re.compile(WORKSPACE_ID_PATTERN)
 _PRJ_RE = re.compile(PROJECT_ID_PATTERN)
 _RUN_RE = re.compile(RUN_ID_PATTERN)
-
-#: Model families people put in `type`, and the media type they most likely meant.
-FAMILY_HINTS: dict[str, MediaType] = {
-    "t2i": "image",
-    "i2i": "image",
-    "text-to-image": "image",
-    "image-to-image": "image",
-    "t2v": "video",
-    "i2v": "video",
-    "text-to-video": "video",
-    "image-to-video": "video",
-    "tts": "audio",
-    "t2a": "audio",
-    "text-to-speech": "audio",
-    "text-to-audio": "audio",
-    "llm": "text",
-    "t2t": "text",
-}
 
 _BODY_FIELDS = ("type", "prompt", "model", "workspace_id", "project_id", "params")
 
@@ -104,7 +88,7 @@ def _message(error: Mapping[str, Any], raw: Mapping[str, Any]) -> tuple[str, str
     if kind == "literal_error":
         text = f"Invalid enum value. Expected {_ENUM_TEXT}, received {_shown(given)}"
         if isinstance(given, str):
-            meant = FAMILY_HINTS.get(given.strip().lower()) or (
+            meant = vocab.family_media_type(given) or (
                 given.strip().lower() if given.strip().lower() in MEDIA_TYPES else None
             )
             if meant is not None:

@@ -1,0 +1,167 @@
+"""Each option's metadata, once: its flags, help, environment variable, default and whether it
+is required. Standard library only.
+
+Three readers use these records and nothing else: `settings` (which variable to read, which
+default to apply), the click options of `cli/` (the `[env: …; default: …]` note in `--help`
+is rendered from them), and `scripts/gen_docs.py` (the ENVIRONMENT and OPTIONS sections of
+the man pages). Adding an option means adding one `OptionSpec` here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """What a person and the settings resolver need to know about one option."""
+
+    flags: tuple[str, ...]
+    help: str
+    #: The Python name of the value (the dataclass field / settings key).
+    dest: str
+    metavar: str | None = None
+    env: str | None = None
+    #: Shown after the variable's name in help: `FLORA_DEBUG=1` for boolean variables.
+    env_value: str | None = None
+    #: The value used when neither the flag nor the variable gives one.
+    default: object = None
+    #: How help shows the default when `str(default)` would not say it well.
+    default_text: str | None = None
+    #: Required for the command to run (checked by the command, so that --sandbox may fill
+    #: it in, and reported as a usage error naming the flag and the variable).
+    required: bool = False
+
+    @property
+    def flag(self) -> str:
+        """The long flag, as error messages name it."""
+        return next((f for f in self.flags if f.startswith("--")), self.flags[0])
+
+    @property
+    def shown_default(self) -> str | None:
+        if self.default_text is not None:
+            return self.default_text
+        if self.default is None or isinstance(self.default, bool):
+            return None
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+    @property
+    def shown_env(self) -> str | None:
+        if self.env is None:
+            return None
+        return f"{self.env}={self.env_value}" if self.env_value else self.env
+
+    def help_text(self) -> str:
+        """The help line with its one bracketed note: `… [env: X; default: Y; required]`."""
+        notes = []
+        if self.shown_env:
+            notes.append(f"env: {self.shown_env}")
+        if self.shown_default is not None:
+            notes.append(f"default: {self.shown_default}")
+        if self.required:
+            notes.append("required")
+        return f"{self.help} [{'; '.join(notes)}]" if notes else self.help
+
+
+def spec(*flags: str, help: str, dest: str | None = None, **kw: object) -> OptionSpec:
+    name = dest or next(f for f in flags if f.startswith("--"))[2:].replace("-", "_")
+    return OptionSpec(flags=flags, help=help, dest=name, **kw)  # type: ignore[arg-type]
+
+
+# -- global options: accepted before the command path and on every leaf ------------------
+
+DEFAULT_BASE_URL = "https://app.flora.ai/api/v1"
+
+API_KEY = spec("--api-key", metavar="KEY", env="FLORA_API_KEY",
+               help="API key (sk_live_…, sk_test_…).")
+BASE_URL = spec("--base-url", metavar="URL", env="FLORA_BASE_URL", default=DEFAULT_BASE_URL,
+                help="API root; https://, or http:// to loopback only.")
+TIMEOUT = spec("--timeout", metavar="SECONDS", env="FLORA_TIMEOUT", default=60.0,
+               help="Timeout of each attempt, in seconds.")
+MAX_RETRIES = spec("--max-retries", metavar="N", env="FLORA_MAX_RETRIES", default=2,
+                   help="Retries after the first attempt.")
+FORMAT = spec("--format", env="FLORA_FORMAT", default="auto",
+              help="Output format; auto is pretty on a terminal, else json.")
+JSON = spec("--json", help="Same as --format json.")
+QUERY = spec("--query", metavar="EXPR", help="JMESPath expression applied to the result.")
+RAW_OUTPUT = spec("-r", "--raw-output",
+                  help="Print a string result without quotes, and an array of strings one per "
+                  "line (like jq -r).")
+DEBUG = spec("--debug", env="FLORA_DEBUG", env_value="1",
+             help="HTTP trace on stderr, secrets redacted.")
+QUIET = spec("-q", "--quiet", help="No notices or progress on stderr (errors still print).")
+NO_COLOR = spec("--no-color", env="NO_COLOR",
+                help="No colour; FORCE_COLOR and TERM=dumb are honoured too.")
+SANDBOX = spec("--sandbox", env="FLORA_SANDBOX", env_value="1",
+               help="Run against an embedded sandbox API on loopback.")
+
+#: In --help order. Issue-specific global options are appended here (and read in settings).
+GLOBAL: tuple[OptionSpec, ...] = (
+    API_KEY, BASE_URL, TIMEOUT, MAX_RETRIES, FORMAT, JSON, QUERY, RAW_OUTPUT, DEBUG, QUIET,
+    NO_COLOR, SANDBOX,
+)
+
+# -- the start commands (runs start-generation, generations create) ----------------------
+
+PROJECT_ID = spec("--project-id", metavar="ID", env="FLORA_PROJECT_ID", required=True,
+                  help="Project to generate in (prj_…).")
+WORKSPACE_ID = spec("--workspace-id", metavar="ID", env="FLORA_WORKSPACE_ID", required=True,
+                    help="Workspace of the project (ws_…).")
+MEDIA_TYPE = spec("--type", dest="media_type", metavar="TYPE", required=True,
+                  help="Media type: image, video, audio or text (any case).")
+PROMPT = spec("--prompt", metavar="TEXT", required=True,
+              help="Prompt text; '-' reads stdin, '@PATH' a file, '\\@' a literal @.")
+MODEL = spec("--model", metavar="ID", default_text="the workspace's",
+             help="Model endpoint ID, e.g. t2i-flux-2-pro.")
+PARAMS = spec("--params", dest="params_json", metavar="JSON",
+              help="Model parameters as a JSON object; '@PATH' or '-' read it.")
+PARAM = spec("--param", dest="param_pairs", metavar="KEY=VALUE",
+             help="One model parameter (repeatable); VALUE is JSON when it parses, else a "
+             "string; overrides --params.")
+IDEMPOTENCY_KEY = spec("--idempotency-key", metavar="KEY", default_text="a new UUID4",
+                       help="Key sent on every attempt of this invocation.")
+DRY_RUN = spec("--dry-run", help="Print the request that would be sent (key redacted); "
+               "send nothing.")
+TEXT = spec("--text", help="Print each output's text (a text run) or URL, one per line, "
+            "instead of the run document (with --wait or --download).")
+
+# -- waiting (the start commands with --wait, and runs wait) ------------------------------
+
+WAIT = spec("--wait", help="After starting, poll until the run completes (exit 0) or fails "
+            "(exit 10); print the final run document.")
+POLL_INTERVAL = spec("--poll-interval", metavar="SECONDS", default=2.0,
+                     help="Seconds between polls while waiting (minimum 0.5).")
+WAIT_TIMEOUT = spec("--wait-timeout", metavar="SECONDS", default_text="no limit",
+                    help="Give up waiting after this many seconds (exit 124; the run goes on).")
+DOWNLOAD = spec("--download", metavar="DIR",
+                help="Save every output into DIR as RUN_ID-OUTPUT_ID.EXT (created if needed; "
+                "existing files are kept, never overwritten). Implies --wait on the start "
+                "commands.")
+
+# -- sandbox serve ------------------------------------------------------------------------
+
+SERVE_HOST = spec("--host", default="127.0.0.1", help="Interface to listen on.")
+SERVE_PORT = spec("--port", default=4010, help="TCP port; 0 picks a free one (printed on start).")
+SERVE_SPEED = spec("--speed", env="FLORA_SANDBOX_SPEED", default=1.0,
+                   help="Runs take the model's estimated_seconds divided by SPEED.")
+SERVE_IDEMPOTENCY = spec(
+    "--idempotency", default="spec",
+    help="spec: a reused Idempotency-Key is 409 idempotency_duplicate. replay: the original "
+    "response again (idempotent-replayed: true); a different body is 422 idempotency_conflict.")
+SERVE_RATE_LIMIT = spec(
+    "--rate-limit", metavar="N", default_text="no limit",
+    help="Requests per minute per workspace (creates and project listings); 429 rate_limited "
+    "with retry-after beyond it.")
+SERVE_ERROR_RATE = spec("--error-rate", metavar="P", default=0.0,
+                        help="Probability of a random 500/502/503 (before the request does "
+                        "anything).")
+SERVE_LATENCY = spec("--latency", metavar="MS", default=0.0,
+                     help="Milliseconds added to every response.")
+SERVE_DROP_RATE = spec("--drop-rate", metavar="P", default=0.0,
+                       help="Probability that a successful create (the run exists) closes the "
+                       "connection without a response.")
+SERVE_SEED = spec("--seed", metavar="N", help="Seed the fault decisions and the IDs.")
+SERVE_TEXT_OUTPUT = spec(
+    "--text-output", default="inline",
+    help="inline: a text output's url holds the text itself (as the real API does). url: a "
+    "link to a .txt file (matches the schema's format: uri).")
