@@ -466,8 +466,10 @@ class EnvInfo:
 def split_help(param: click.Parameter) -> tuple[str, EnvInfo]:
     """An option's help and its metadata, from the option's `OptionSpec` (no parsing)."""
     spec = spec_of(param)
-    if spec is None:
-        return " ".join((getattr(param, "help", None) or "").split()), EnvInfo([], None, None,
+    if spec is None:  # a plain click option: its envvar only
+        envvar = param.envvar
+        names = [envvar] if isinstance(envvar, str) else [str(n) for n in envvar or ()]
+        return " ".join((getattr(param, "help", None) or "").split()), EnvInfo(names, None, None,
                                                                               None)
     names = [spec.env] if spec.env else []
     return " ".join(spec.help.split()), EnvInfo(names, spec.env_value, spec.shown_default, None)
