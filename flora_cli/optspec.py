@@ -120,10 +120,27 @@ PARAM = spec("--param", dest="param_pairs", metavar="KEY=VALUE",
              "string; overrides --params.")
 IDEMPOTENCY_KEY = spec("--idempotency-key", metavar="KEY", default_text="a new UUID4",
                        help="Key sent on every attempt of this invocation.")
-DRY_RUN = spec("--dry-run", help="Print the request that would be sent (key redacted); "
-               "send nothing.")
+DRY_RUN = spec("--dry-run", help="Print the request that would be sent (key redacted) and "
+               "its estimate; send nothing.")
+NO_CHECK = spec("--no-check", help="Do not check --model and the params against the model "
+                "list (GET /models) before sending.")
 TEXT = spec("--text", help="Print each output's text (a text run) or URL, one per line, "
             "instead of the run document (with --wait or --download).")
+
+# -- discovery (models, workspaces, projects) ---------------------------------------------
+
+LIST_TYPE = spec("--type", dest="media_type", metavar="TYPE",
+                 help="Only models of this media type: image, video, audio or text.")
+LIST_WORKSPACE_ID = spec("--workspace-id", metavar="ID", env="FLORA_WORKSPACE_ID",
+                         help="Workspace whose projects to list (ws_…); required unless the "
+                         "variable or the profile gives one.")
+SEARCH = spec("--search", metavar="TEXT", help="Only projects whose name matches TEXT.")
+LIMIT = spec("--limit", metavar="N", default_text="the API's",
+             help="Page size, 1 to 100.")
+CURSOR = spec("--cursor", metavar="CURSOR",
+              help="Start at this page (meta.next_cursor of an earlier listing).")
+ALL_PAGES = spec("--all", dest="all_pages", help="Follow every page to the end.")
+MAX_ITEMS = spec("--max-items", metavar="N", help="Follow pages until N projects are listed.")
 
 # -- waiting (the start commands with --wait, and runs wait) ------------------------------
 

@@ -82,7 +82,8 @@ def test_error_rate_is_retried(make_sandbox: MakeSandbox) -> None:
     ("extra", "exit_code", "code"),
     [
         (["--workspace-id", "ws_unknown"], 5, "not_found"),
-        (["--model", "no-such-model"], 3, "input_validation_error"),
+        # the API's own check, behind the CLI's pre-spend check
+        (["--model", "no-such-model", "--no-check"], 3, "input_validation_error"),
     ],
 )
 def test_api_rejections_from_the_sandbox(sandbox: RunningSandbox, extra: list[str],

@@ -103,7 +103,7 @@ def test_flag_beats_environment_for_ids() -> None:
 def test_model_and_params_only_when_given_and_param_overrides() -> None:
     with scripted(Reply(201, RUN_CREATED)) as srv:
         out = run([*base(srv.base_url), *START, "--json", "--model", "t2i-flux-2-pro",
-                   "--params", '{"seed": 1, "style": "flat"}', "--param", "seed=42",
+                   "--no-check", "--params", '{"seed": 1, "style": "flat"}', "--param", "seed=42",
                    "--param", "hdr=true", "--param", "name=plain text", "--param", "n=null"])
     assert out.exit_code == 0, out.stderr
     body = srv.requests[0].json()

@@ -7,14 +7,16 @@ into output; the requests live in `api.discovery`, the tables in `output.tables`
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
-from flora_cli.api.errors import NotFoundError
+from flora_cli import optspec as o
+from flora_cli.api.errors import NotFoundError, UsageError
 from flora_cli.cli import params as p
 from flora_cli.cli.context import App, get_app
-from flora_cli.cli.options import global_options
+from flora_cli.cli.options import opt, typed
 
 
 class CursorParam(click.ParamType):  # type: ignore[type-arg,unused-ignore]
@@ -55,12 +57,14 @@ def models() -> None:
     """The models you can use: their IDs, params, estimated cost and time."""
 
 
+@dataclass(frozen=True)
+class ModelsListOptions:
+    media_type: str | None = field(metadata=opt(o.LIST_TYPE, type=p.MEDIA_TYPE))
+
+
 @models.command("list")
-@click.option("--type", "media_type", type=p.MEDIA_TYPE, metavar="TYPE",
-              help="Only models of this media type: image, video, audio or text.")
-@global_options
-@click.pass_context
-def models_list(ctx: click.Context, /, media_type: str | None) -> None:
+@typed(ModelsListOptions)
+def models_list(ctx: click.Context, opts: ModelsListOptions) -> None:
     """List the models (GET /models): ID, name, type, provider, estimated credits and time.
 
     \b
@@ -71,7 +75,7 @@ def models_list(ctx: click.Context, /, media_type: str | None) -> None:
     from flora_cli.api.discovery import fetch_models
 
     app = get_app(ctx)
-    answer = fetch_models(app.client(), media_type)
+    answer = fetch_models(app.client(), opts.media_type)
     if _print_items(app, answer.response.data, "models"):
         return
     from flora_cli.output.result import emit
@@ -80,11 +84,15 @@ def models_list(ctx: click.Context, /, media_type: str | None) -> None:
     emit(answer.response.data, app.settings, raw=answer.response.content, pretty=render_models)
 
 
+@dataclass(frozen=True)
+class ModelsGetOptions:
+    model_id: str
+
+
 @models.command("get")
 @click.argument("model_id", type=p.MODEL_ID, metavar="MODEL_ID")
-@global_options
-@click.pass_context
-def models_get(ctx: click.Context, /, model_id: str) -> None:
+@typed(ModelsGetOptions)
+def models_get(ctx: click.Context, opts: ModelsGetOptions) -> None:
     """Show one model: its params (name, type, required, default, range or options,
     description) and its estimated credits and seconds.
 
@@ -98,6 +106,7 @@ def models_get(ctx: click.Context, /, model_id: str) -> None:
 
     app = get_app(ctx)
     answer = fetch_models(app.client())
+    model_id = opts.model_id
     model = next((m for m in answer.models if m.get("model_id") == model_id), None)
     if model is None:
         near = modelcheck.closest(model_id, [str(m["model_id"]) for m in answer.models])
@@ -122,10 +131,14 @@ def workspaces() -> None:
     """The workspaces your key can see."""
 
 
+@dataclass(frozen=True)
+class WorkspacesListOptions:
+    pass
+
+
 @workspaces.command("list")
-@global_options
-@click.pass_context
-def workspaces_list(ctx: click.Context, /) -> None:
+@typed(WorkspacesListOptions)
+def workspaces_list(ctx: click.Context, opts: WorkspacesListOptions) -> None:
     """List the workspaces the key can see (GET /workspaces): ID, name, role.
 
     \b
@@ -159,28 +172,25 @@ def workspace_for(app: App, given: str | None) -> str:
     if workspace_id is None and app.sandbox is not None:
         workspace_id = app.sandbox.workspace_id
     if not workspace_id:
-        raise click.UsageError(
+        raise UsageError(
             "Missing option '--workspace-id' (or set FLORA_WORKSPACE_ID); "
             "find yours with: flora workspaces list")
     return str(workspace_id)
 
 
+@dataclass(frozen=True)
+class ProjectsListOptions:
+    workspace_id: str | None = field(metadata=opt(o.LIST_WORKSPACE_ID, type=p.WORKSPACE_ID))
+    search: str | None = field(metadata=opt(o.SEARCH))
+    limit: int | None = field(metadata=opt(o.LIMIT, type=click.IntRange(1, 100)))
+    cursor: str | None = field(metadata=opt(o.CURSOR, type=CURSOR))
+    all_pages: bool = field(metadata=opt(o.ALL_PAGES, is_flag=True))
+    max_items: int | None = field(metadata=opt(o.MAX_ITEMS, type=click.IntRange(min=1)))
+
+
 @projects.command("list")
-@click.option("--workspace-id", "workspace_id", type=p.WORKSPACE_ID, envvar="FLORA_WORKSPACE_ID",
-              show_envvar=True, metavar="ID", help="Workspace to list (ws_…).")
-@click.option("--search", metavar="TEXT", help="Only projects whose name matches TEXT.")
-@click.option("--limit", type=click.IntRange(1, 100), metavar="N",
-              help="Page size, 1 to 100 (default: the API's).")
-@click.option("--cursor", type=CURSOR, metavar="CURSOR",
-              help="Start at this page (meta.next_cursor of an earlier listing).")
-@click.option("--all", "all_pages", is_flag=True, help="Follow every page to the end.")
-@click.option("--max-items", type=click.IntRange(min=1), metavar="N",
-              help="Follow pages until N projects are listed.")
-@global_options
-@click.pass_context
-def projects_list(ctx: click.Context, /, workspace_id: str | None, search: str | None,
-                  limit: int | None, cursor: str | None, all_pages: bool,
-                  max_items: int | None) -> None:
+@typed(ProjectsListOptions)
+def projects_list(ctx: click.Context, opts: ProjectsListOptions) -> None:
     """List the projects of a workspace (GET /projects), most recently active first.
 
     One page by default; --all follows meta.next_cursor to the end, --max-items N until N
@@ -192,14 +202,15 @@ def projects_list(ctx: click.Context, /, workspace_id: str | None, search: str |
       flora projects list --workspace-id ws_abc123 --all
       flora projects list --search mug --format jsonl | jq -r .project_id
     """
+    all_pages, max_items = opts.all_pages, opts.max_items
     if all_pages and max_items is not None:
-        raise click.UsageError("--all and --max-items cannot be used together.")
+        raise UsageError("--all and --max-items cannot be used together.")
     app = get_app(ctx)
-    workspace = workspace_for(app, workspace_id)
+    workspace = workspace_for(app, opts.workspace_id)
     from flora_cli.api.discovery import iter_project_pages
 
-    pages = iter_project_pages(app.client(), workspace, limit=limit, search=search,
-                               cursor=cursor, max_items=max_items, all_pages=all_pages)
+    pages = iter_project_pages(app.client(), workspace, limit=opts.limit, search=opts.search,
+                               cursor=opts.cursor, max_items=max_items, all_pages=all_pages)
     settings = app.settings
     streaming = settings.format == "jsonl" and settings.query is None
     if streaming:

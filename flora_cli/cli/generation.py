@@ -62,6 +62,7 @@ class GenerationOptions:
     wait_timeout: float | None = field(metadata=opt(o.WAIT_TIMEOUT, type=p.WAIT_TIMEOUT))
     download: Path | None = field(metadata=opt(o.DOWNLOAD, type=DOWNLOAD_TYPE))
     text: bool = field(metadata=opt(o.TEXT, is_flag=True))
+    no_check: bool = field(metadata=opt(o.NO_CHECK, is_flag=True))
     dry_run: bool = field(metadata=opt(o.DRY_RUN, is_flag=True))
 
 
@@ -105,7 +106,12 @@ def run_generation(ctx: click.Context, endpoint: str, opts: GenerationOptions, *
     if deprecated and not env_flag(os.environ, "FLORA_NO_DEPRECATION_WARNING"):
         warning(app.settings, DEPRECATION)
 
+    from flora_cli.cli.precheck import check_body
     from flora_cli.output.result import emit
+
+    # The pre-spend check (exit 2 before anything is sent) and the estimate.
+    estimate = check_body(app, body, from_pairs={key for key, _ in opts.param_pairs},
+                          enabled=not opts.no_check, offline=opts.dry_run)
 
     if opts.dry_run:
         client = app.client(require_key=False)
@@ -113,6 +119,7 @@ def run_generation(ctx: click.Context, endpoint: str, opts: GenerationOptions, *
         doc = prepared.to_document()
         if not app.settings.api_key:
             doc["headers"]["Authorization"] = "(missing: set FLORA_API_KEY or --api-key)"
+        doc["estimate"] = estimate
         emit(doc, app.settings)
         return
 
@@ -153,4 +160,5 @@ def run_generation(ctx: click.Context, endpoint: str, opts: GenerationOptions, *
     from flora_cli.output.pretty import render_run_created
 
     emit(data, app.settings, raw=response.content,
-         pretty=lambda console, doc: render_run_created(console, doc, app.next_command))
+         pretty=lambda console, doc: render_run_created(console, doc, app.next_command,
+                                                        estimate=estimate))

@@ -22,9 +22,10 @@ NOTICE = ("note: the model list could not be read ({reason}); the params were no
           "before sending (the API decides). --no-check skips this step.")
 
 
-def load_models(app: App) -> list[dict[str, Any]] | None:
+def load_models(app: App, *, offline: bool = False) -> list[dict[str, Any]] | None:
     """The model list from the cache while fresh, else from one GET /models (which refreshes
-    the cache); None, after one notice on stderr, when it cannot be had."""
+    the cache); None, after one notice on stderr, when it cannot be had. `offline` (a dry
+    run, which sends nothing) reads the cache only."""
     from flora_cli.output.notices import notice
 
     if not app.settings.api_key:
@@ -36,6 +37,11 @@ def load_models(app: App) -> list[dict[str, Any]] | None:
     models = cached_models(client)
     if models is not None:
         return models
+    if offline:
+        notice(app.settings, NOTICE.format(
+            reason="--dry-run sends nothing and no list is cached; 'flora models list' "
+                   "caches it for 10 minutes").replace(" before sending (the API decides)", ""))
+        return None
     try:
         return fetch_models(client).models
     except FloraError as exc:
@@ -63,17 +69,18 @@ def usage_error(issues: Sequence[modelcheck.Issue], from_pairs: Collection[str])
 
 
 def check_body(app: App, body: Mapping[str, Any], *, from_pairs: Collection[str] = (),
-               enabled: bool = True) -> dict[str, Any] | None:
+               enabled: bool = True, offline: bool = False) -> dict[str, Any] | None:
     """Check a start request's model and params; raise `UsageError` (exit 2) on a problem.
 
     Returns the estimate (`{"model_id", "credits", "seconds"}`) when the model is known and
     the list could be had, else None. Nothing is checked (and nothing fetched) when the
-    request names no model (the workspace default) or with `--no-check`.
+    request names no model (the workspace default) or with `--no-check`; `offline` reads
+    the cache only.
     """
     model_id = body.get("model")
     if not enabled or not isinstance(model_id, str):
         return None
-    models = load_models(app)
+    models = load_models(app, offline=offline)
     if models is None:
         return None
     params = body.get("params") or {}

@@ -58,8 +58,10 @@ def _esc(value: Any) -> str:
 
 
 def render_run_created(console: Console, doc: Any,
-                       next_command: NextCommand = resume_command) -> None:
-    """A started run: id, type, model, estimated time, cost, poll URL, and what to run next."""
+                       next_command: NextCommand = resume_command, *,
+                       estimate: dict[str, Any] | None = None) -> None:
+    """A started run: id, type, model, estimated time, cost, poll URL, and what to run next;
+    with the pre-spend estimate (credits and seconds of the model) when there was one."""
     from flora_cli.output.panels import Rows, show
 
     if not isinstance(doc, dict):  # pragma: no cover - callers validate the shape
@@ -73,6 +75,9 @@ def render_run_created(console: Console, doc: Any,
     rows.add("model", _esc(model_id or "workspace default"))
     rows.add("estimated", _seconds(doc.get("estimated_seconds")))
     rows.add("cost", _cost(doc.get("charged_cost")))
+    if estimate is not None:
+        rows.add("model estimate", f"{_esc(estimate.get('credits'))} credits, "
+                 f"{_seconds(estimate.get('seconds'))}")
     if doc.get("project_id"):
         rows.add("project", _esc(doc["project_id"]))
     if doc.get("poll_url"):
