@@ -204,6 +204,12 @@ EXTRA_ENV: list[tuple[str, str, str | tuple[Path_, ...]]] = [
     ("FLORA_NO_DEPRECATION_WARNING",
      "Set to 1 to hide the warning that POST /runs/generation is deprecated upstream.",
      (("runs", "start-generation"),)),
+    ("FLORA_CACHE_DIR",
+     "Folder of the list cache (GET /models, /workspaces, /projects; 10 minutes) read by "
+     "shell completion and the pre-spend check. Default: the platform's cache folder "
+     "($XDG_CACHE_HOME/flora, ~/.cache/flora).",
+     (("runs", "start-generation"), ("generations", "create"), ("models", "list"),
+      ("models", "get"), ("workspaces", "list"), ("projects", "list"), ("completion",))),
     ("FLORA_SANDBOX_SPEED",
      "With --sandbox: how fast runs go in the embedded sandbox; a run takes its estimated "
      "time divided by this positive number." + _SPEED_DEFAULT,
@@ -231,6 +237,10 @@ ENV_TEXT: dict[str, str] = {
 SEE_ALSO: dict[Path_, list[Path_]] = {
     ("runs", "start-generation"): [("generations", "create"), ("runs", "wait")],
     ("generations", "create"): [("runs", "start-generation"), ("runs", "wait")],
+    ("models", "list"): [("models", "get"), ("generations", "create")],
+    ("models", "get"): [("models", "list"), ("generations", "create")],
+    ("workspaces", "list"): [("projects", "list")],
+    ("projects", "list"): [("workspaces", "list"), ("generations", "create")],
 }
 
 #: Arguments have no help in click < 8.5: what to say about them, by parameter name.
