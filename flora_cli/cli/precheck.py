@@ -60,12 +60,13 @@ def flag_of(issue: modelcheck.Issue, from_pairs: Collection[str]) -> str:
 
 
 def usage_error(issues: Sequence[modelcheck.Issue], from_pairs: Collection[str]) -> UsageError:
+    """One usage error, one line per problem, each naming its flag (`--param duration=7: …`)."""
     lines = [clean_line(f"{flag_of(i, from_pairs)}: {i.describe()}") for i in issues]
-    fields = [{"field": i.field, "message": clean_line(i.describe())} for i in issues]
-    hint = ("See the model's params with: flora models get MODEL_ID (or skip this check with "
-            "--no-check)")
-    return UsageError("\n".join(lines), error={"code": "usage_error", "message": "\n".join(lines),
-                                               "fields": fields}, hint=hint)
+    model_id = issues[0].model_id if issues[0].kind not in ("unknown_model",) else None
+    see = f"flora models get {model_id}" if model_id else "flora models list"
+    return UsageError("\n".join(lines),
+                      hint=f"See what the model takes with: {see} (or skip this check with "
+                      "--no-check)")
 
 
 def check_body(app: App, body: Mapping[str, Any], *, from_pairs: Collection[str] = (),
