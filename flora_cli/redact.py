@@ -34,5 +34,8 @@ def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
 def scrub(text: str, secret: str | None) -> str:
     """Remove a known secret, and anything shaped like a FLORA key, from free text."""
     if secret:
-        text = text.replace(secret, redact_key(secret))
+        # Not where it is already redacted: a key that is just a prefix (`sk_test_`) would
+        # otherwise be found again inside its own mark.
+        mark = re.escape("…" + REDACTED)
+        text = re.sub(re.escape(secret) + f"(?!{mark})", lambda _m: redact_key(secret), text)
     return _KEY_ANYWHERE.sub(lambda m: redact_key(m.group(0)), text)

@@ -264,10 +264,18 @@ WRAP = 78  # longest source line of filled text
 # --------------------------------------------------------------------------------------------
 
 
+#: Characters with a roff name every output device knows (`\[u2026]` has no glyph in the C
+#: locale's ascii device, and `man` warns); the ellipsis is written as three dots.
+_PORTABLE = {"…": "...", "—": "\\(em", "–": "\\(en", "→": "\\(->", "×": "\\(mu",
+             "’": "\\(cq", "‘": "\\(oq", "“": "\\(lq", "”": "\\(rq", "≤": "\\(<=",
+             "≥": "\\(>="}
+
+
 def esc(text: str) -> str:
     """Escape plain text for a roff text line (not for the start of the line: see `line`)."""
     out = text.replace("\\", "\\e").replace("-", "\\-")
-    return "".join(ch if ord(ch) < 128 else f"\\[u{ord(ch):04X}]" for ch in out)
+    return "".join(ch if ord(ch) < 128 else _PORTABLE.get(ch, f"\\[u{ord(ch):04X}]")
+                   for ch in out)
 
 
 def line(roff: str) -> str:

@@ -212,7 +212,7 @@ def test_the_example_check_catches_a_wrong_flag() -> None:
 def test_roff_escapes() -> None:
     assert gen.esc("--type") == "\\-\\-type"
     assert gen.esc("'\\@' a literal @") == "'\\e@' a literal @"
-    assert gen.esc("prj_… → ok") == "prj_\\[u2026] \\[u2192] ok"
+    assert gen.esc("prj_… → ok") == "prj_... \\(-> ok"  # names every device knows (C locale)
     assert gen.line(".hidden request") == "\\&.hidden request"
     assert gen.line("'-' reads stdin") == "\\&'-' reads stdin"
     assert gen.line("") == "\\&"

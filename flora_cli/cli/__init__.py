@@ -141,7 +141,7 @@ class FloraGroup(click.Group):
         ctx.exit(code)
 
 
-@click.group(cls=FloraGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(name="flora", cls=FloraGroup, context_settings=CONTEXT_SETTINGS)
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
               callback=_show_version, help="Show the version, Python version and platform.")
 @global_options

@@ -1,4 +1,4 @@
-"""Progress on stderr while a run is awaited and its outputs download (SPEC §7).
+"""Progress on stderr while a run is awaited and its outputs download.
 
 - Both stdout and stderr are terminals (and TERM is not dumb): a rich progress bar with the
   status, percent, elapsed time and an estimate from `estimated_seconds`.
@@ -17,16 +17,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from flora_cli.settings import Settings
+from flora_cli.vocab import STATUS_STYLE, TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+    from rich.text import Text
 
     from flora_cli.api.download import ByteProgress
     from flora_cli.api.polling import RunState
 
 #: A download shows a bar from this size on (or when its size is unknown).
 LARGE_FILE_BYTES = 1_000_000
-_STATUS_STYLE = {"pending": "yellow", "running": "cyan", "completed": "green", "failed": "red"}
 
 
 def interactive(settings: Settings, *, stdout: TextIO | None = None,
@@ -121,17 +122,19 @@ class LineDisplay(WaitDisplay):
 
 
 class BarDisplay(WaitDisplay):
-    """A rich progress bar on stderr; the last frame stays on screen when the run ends."""
+    """One live line on stderr; the last frame stays on screen when the wait ends, finalised
+    (a ✓, ✗ or ■ instead of the spinner) whether the run ended, the wait timed out or was
+    interrupted."""
 
     def __init__(self, settings: Settings, run_id: str, estimated_seconds: float | None) -> None:
         from rich.progress import Progress
 
         from flora_cli.output.console import stderr_console
 
+        console = stderr_console(settings)
         self.progress: Progress = Progress(
-            *_wait_columns(estimated_seconds),
-            console=stderr_console(settings),
-            refresh_per_second=8,
+            _wait_line_column(console, estimated_seconds), console=console,
+            refresh_per_second=8, expand=False,
         )
         self.task: TaskID = self.progress.add_task(
             run_id, total=100, completed=0, status="pending", run_id=run_id
@@ -150,11 +153,17 @@ class BarDisplay(WaitDisplay):
             self.progress.stop_task(self.task)
             self.close()
 
-    def close(self) -> None:
+    def close(self, stopped: bool = False) -> None:
         if not self.closed:
             self.closed = True
+            if stopped:
+                self.progress.update(self.task, stopped=True)
+                self.progress.stop_task(self.task)
             self.progress.refresh()
             self.progress.stop()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(stopped=exc[0] is not None)
 
 
 def wait_display(settings: Settings, run_id: str, estimated_seconds: Any = None) -> WaitDisplay:
@@ -165,52 +174,95 @@ def wait_display(settings: Settings, run_id: str, estimated_seconds: Any = None)
     return LineDisplay(run_id)
 
 
-def _wait_columns(estimate: float | None) -> tuple[Any, ...]:
-    """The bar's columns: icon, run id and status, bar, percent, elapsed, estimate.
+def estimate_text(estimate: float | None, elapsed: float, percent: float | None,
+                  status: str, *, short: bool = False) -> str:
+    """The estimate part of the wait line, never contradicting the percent beside it.
 
-    Defined here so rich is imported only when a bar is drawn.
+    Time left is the estimate's share not yet done (`estimate × (1 − percent)`), so 48 % of a
+    15 s estimate is `~8 s left`; "over the estimate" only once the elapsed time passed it.
     """
-    from rich.progress import (
-        BarColumn,
-        ProgressColumn,
-        SpinnerColumn,
-        Task,
-        TaskProgressColumn,
-        TimeElapsedColumn,
-    )
+    if estimate is None:
+        return ""
+    est = short_duration(estimate)
+    if status in TERMINAL_STATUSES:
+        return f"estimate {est}"
+    if elapsed > estimate:
+        return f"over the {est} estimate" if not short else "over estimate"
+    left = estimate * (1 - percent / 100) if percent is not None else estimate - elapsed
+    left = max(1.0, min(left, estimate))
+    return f"~{short_duration(left)} left" + ("" if short else f" of {est}")
+
+
+def wait_line(run_id: str, status: str, percent: float | None, elapsed: float,
+              estimate: float | None, width: int, icon: str = "") -> Text:
+    """The whole wait line, fitted to `width` columns: below 80 the bar goes first, then the
+    words shrink (`of EST`, the elapsed time), so the line never wraps."""
     from rich.text import Text
 
-    class StatusIconColumn(SpinnerColumn):
-        def render(self, task: Task) -> Any:
-            status = task.fields.get("status")
-            if status == "completed":
-                return Text("✓", style="green")
-            if status == "failed":
-                return Text("✗", style="red")
-            return super().render(task)
+    style = STATUS_STYLE.get(status, "")
+    pct = f"{percent:3.0f}%" if percent is not None else "  ?%"
+    variants = []
+    for bar, elapsed_shown, short in ((True, True, False), (False, True, False),
+                                      (False, True, True), (False, False, True)):
+        if bar and width < 80:
+            continue
+        est = estimate_text(estimate, elapsed, percent, status, short=short)
+        variants.append((bar, elapsed_shown, est))
+    variants.append((False, False, ""))
+    for bar, elapsed_shown, est in variants:
+        text = Text()
+        if icon:
+            text.append(icon + " ", style=style or None)
+        text.append(run_id, style="bold")
+        text.append("  ")
+        text.append(f"{status:<9}", style=style or None)
+        if bar:
+            text.append(" ")
+            text.append(_bar(percent or 0.0, 30), style=style or "cyan")
+        text.append(f" {pct}")
+        if elapsed_shown:
+            text.append(f"  {short_duration(elapsed)}", style="yellow")
+        if est:
+            text.append(f"  {est}", style="dim")
+        if text.cell_len <= width - 1:
+            return text
+    text.truncate(max(1, width - 1), overflow="ellipsis")
+    return text
 
-    class RunColumn(ProgressColumn):
+
+def _bar(percent: float, width: int) -> str:
+    done = round(width * max(0.0, min(percent, 100.0)) / 100)
+    return "━" * done + "╺" + "─" * max(0, width - done - 1) if done < width else "━" * width
+
+
+def _wait_line_column(console: Any, estimate: float | None) -> Any:
+    """A rich progress column that draws the whole wait line (see `wait_line`); defined here
+    so rich is imported only when a bar is drawn."""
+    from rich.progress import ProgressColumn, Task
+    from rich.spinner import Spinner
+    from rich.text import Text
+
+    class WaitLineColumn(ProgressColumn):
+        def __init__(self) -> None:
+            super().__init__()
+            self.spinner = Spinner("dots")
+
         def render(self, task: Task) -> Text:
             status = str(task.fields.get("status", ""))
-            text = Text(str(task.fields.get("run_id", "")), style="bold")
-            text.append("  ")
-            text.append(f"{status:<9}", style=_STATUS_STYLE.get(status, ""))
-            return text
+            if task.fields.get("stopped"):
+                icon = "■"
+            elif status == "completed":
+                icon = "✓"
+            elif status == "failed":
+                icon = "✗"
+            else:
+                frame = self.spinner.render(task.get_time())
+                icon = frame.plain if isinstance(frame, Text) else "·"
+            percent = task.percentage
+            return wait_line(str(task.fields.get("run_id", "")), status, percent,
+                             task.elapsed or 0.0, estimate, console.width, icon)
 
-    class EstimateColumn(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            if estimate is None:
-                return Text("")
-            est = short_duration(estimate)
-            if task.fields.get("status") in ("completed", "failed"):
-                return Text(f"estimate {est}", style="dim")
-            left = estimate - (task.elapsed or 0.0)
-            if left >= 1:
-                return Text(f"~{short_duration(left)} left of {est}", style="dim")
-            return Text(f"over the {est} estimate", style="dim")
-
-    return (StatusIconColumn(), RunColumn(), BarColumn(bar_width=30), TaskProgressColumn(),
-            TimeElapsedColumn(), EstimateColumn())
+    return WaitLineColumn()
 
 
 # -- downloads --------------------------------------------------------------------------
