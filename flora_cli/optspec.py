@@ -155,6 +155,35 @@ DOWNLOAD = spec("--download", metavar="DIR",
                 "existing files are kept, never overwritten). Implies --wait on the start "
                 "commands.")
 
+# -- batches (--from-file on the start commands) and runs history -------------------------
+
+FROM_FILE = spec("--from-file", metavar="FILE",
+                 help="Start one run per row of FILE (JSONL or CSV; '-' reads stdin); the "
+                 "flags above are the rows' defaults. Prints one JSONL result per row.")
+CONCURRENCY = spec("--concurrency", metavar="N", default_text="4",
+                   help="With --from-file: requests in flight at most (1-64); halved on 429, "
+                   "grows back by one per 20 successes.")
+ORDERED = spec("--ordered", help="With --from-file: print the results in file order, not as "
+               "rows finish.")
+MAX_COST = spec("--max-cost", metavar="USD",
+                help="With --from-file: start no row that would bring the estimated total "
+                "past USD; the rest are not_started (exit 11).")
+SHARD = spec("--shard", metavar="K/N",
+             help="With --from-file: run only rows r with (r-1) mod N = K-1 (one CI machine "
+             "of N).")
+BATCH_ID = spec("--batch-id", metavar="ID", default_text="the file's content hash",
+                help="With --from-file: the batch's id in the derived keys and the ledger.")
+HISTORY_LIMIT = spec("--limit", metavar="N", default=20,
+                     help="Show at most N runs, newest first (0: all).")
+HISTORY_STATUS = spec("--status", metavar="STATUS",
+                      help="Only runs with this last known status: started, pending, running, "
+                      "completed, failed or unknown.")
+HISTORY_BATCH = spec("--batch", dest="batch_id", metavar="ID",
+                     help="Only the rows of this batch, in row order.")
+HISTORY_SINCE = spec("--since", metavar="DATE",
+                     help="Only runs started since DATE (2026-11-29, 2026-11-29T10:00Z) or "
+                     "within an age (30m, 12h, 7d).")
+
 # -- sandbox serve ------------------------------------------------------------------------
 
 SERVE_HOST = spec("--host", default="127.0.0.1", help="Interface to listen on.")

@@ -69,3 +69,24 @@ def test_list_commands_in_json_keep_rich_and_pydantic_off(sandbox: object) -> No
                                "--json", *args])
         assert "httpx" in loaded
         assert not loaded & {"rich", "pydantic", "starlette", "uvicorn", "yaml"}, args
+
+
+@pytest.mark.parametrize("args", [
+    ["runs", "history", "--help"],
+    ["runs", "start-generation", "--from-file", "x.jsonl", "--shard", "0/3"],
+])
+def test_batch_paths_stay_light(args: list[str]) -> None:
+    loaded = loaded_after(args)
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert "sqlite3" not in loaded
+
+
+def test_batch_package_imports_without_heavy_modules() -> None:
+    code = ("import sys, json\n"
+            "import flora_cli.batch.reader, flora_cli.batch.keys, flora_cli.batch.limiter\n"
+            "import flora_cli.batch.ledger, flora_cli.batch.runner\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    loaded = set(json.loads(proc.stdout))
+    assert not loaded & {*HEAVY, "sqlite3"}, sorted(loaded & {*HEAVY, "sqlite3"})

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +29,8 @@ from flora_cli.api import errors, retry
 from flora_cli.redact import redact_headers
 
 Trace = Callable[[str], None]
+#: Sees every response's status and (lower-cased) headers, retried ones included.
+Observer = Callable[[int, Mapping[str, str]], None]
 # `platform` costs a millisecond or two at start; os.uname() says the same (Windows: sys).
 _OS = os.uname().sysname if hasattr(os, "uname") else ("Windows" if sys.platform == "win32"
                                                          else sys.platform)
@@ -184,8 +186,13 @@ class FloraClient:
         if resp.content:
             self._trace(f"< {resp.content.decode('utf-8', 'replace')[:_BODY_TRACE_LIMIT]}")
 
-    def send(self, req: PreparedRequest) -> APIResponse:
-        """Send with retries. Returns a 2xx response or raises a FloraError."""
+    def send(self, req: PreparedRequest, *, gate: Callable[[], None] | None = None,
+             observe: Observer | None = None) -> APIResponse:
+        """Send with retries. Returns a 2xx response or raises a FloraError.
+
+        `gate` runs before every attempt (a batch's shared pause blocks there); `observe`
+        sees every response's status and headers (a batch's limiter learns of each 429).
+        """
         content = (
             json.dumps(req.body, ensure_ascii=False).encode("utf-8")
             if req.body is not None
@@ -199,6 +206,8 @@ class FloraClient:
             attempt += 1
             retries_done = attempt - 1
             can_retry = retries_done < self.max_retries
+            if gate is not None:
+                gate()
             self._trace_request(req, attempt, content)
             started = time.monotonic()
             try:
@@ -222,6 +231,8 @@ class FloraClient:
                 elapsed = time.monotonic() - started
                 self._trace_response(resp, elapsed)
                 headers = {k.lower(): v for k, v in resp.headers.items()}
+                if observe is not None:
+                    observe(resp.status_code, headers)
                 request_id = headers.get("request-id")
                 if 200 <= resp.status_code < 300:
                     return APIResponse(
@@ -280,10 +291,12 @@ class FloraClient:
         body: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         params: dict[str, str] | None = None,
+        gate: Callable[[], None] | None = None,
+        observe: Observer | None = None,
     ) -> APIResponse:
         """Send one API request through the retry loop; `params` become the query string."""
         return self.send(self.prepare(method, path, body=body, idempotency_key=idempotency_key,
-                                      params=params))
+                                      params=params), gate=gate, observe=observe)
 
     @contextmanager
     def stream(self, url: str) -> Iterator[httpx.Response]:

@@ -24,6 +24,7 @@ EXIT_RATE_LIMITED = 7
 EXIT_IDEMPOTENCY = 8
 EXIT_UNREACHABLE = 9
 EXIT_RUN_FAILED = 10
+EXIT_BATCH_INCOMPLETE = 11
 EXIT_WAIT_TIMEOUT = 124
 EXIT_INTERRUPTED = 130
 
@@ -40,6 +41,8 @@ EXIT_STATUS_TABLE: tuple[tuple[int, str], ...] = (
     (EXIT_IDEMPOTENCY, "idempotency conflict: 409 idempotency_duplicate, 422 idempotency_conflict"),
     (EXIT_UNREACHABLE, "service unreachable: connection failure, timeout, 5xx after the retries"),
     (EXIT_RUN_FAILED, "the run failed (with --wait or runs wait)"),
+    (EXIT_BATCH_INCOMPLETE, "a batch (--from-file) ran, but a row was rejected, failed or not "
+                            "started"),
     (EXIT_WAIT_TIMEOUT, "--wait-timeout elapsed; the run is still going"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )

@@ -10,12 +10,13 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from flora_cli import optspec as o
 from flora_cli.api.errors import InvalidResponseError, UsageError
+from flora_cli.cli import batch as b
 from flora_cli.cli import params as p
 from flora_cli.cli.context import App, get_app
 from flora_cli.cli.options import opt
@@ -27,6 +28,9 @@ from flora_cli.cli.waiting import (
 )
 from flora_cli.optspec import OptionSpec
 from flora_cli.vocab import env_flag
+
+if TYPE_CHECKING:
+    from flora_cli.batch.reader import Shard
 
 DEPRECATION = (
     "POST /runs/generation is deprecated upstream; use 'flora generations create' "
@@ -64,6 +68,12 @@ class GenerationOptions:
     text: bool = field(metadata=opt(o.TEXT, is_flag=True))
     no_check: bool = field(metadata=opt(o.NO_CHECK, is_flag=True))
     dry_run: bool = field(metadata=opt(o.DRY_RUN, is_flag=True))
+    from_file: str | None = field(metadata=opt(o.FROM_FILE, type=b.FROM_FILE))
+    concurrency: int | None = field(metadata=opt(o.CONCURRENCY, type=click.IntRange(1, 64)))
+    ordered: bool = field(metadata=opt(o.ORDERED, is_flag=True))
+    max_cost: float | None = field(metadata=opt(o.MAX_COST, type=b.USD))
+    shard: Shard | None = field(metadata=opt(o.SHARD, type=b.SHARD))
+    batch_id: str | None = field(metadata=opt(o.BATCH_ID, type=b.BATCH_ID))
 
 
 def _required(value: Any, spec: OptionSpec) -> Any:
@@ -99,9 +109,18 @@ def run_generation(ctx: click.Context, endpoint: str, opts: GenerationOptions, *
     app = get_app(ctx)
     idem = opts.idempotency_key or str(uuid.uuid4())
     wait = check_wait_flags(ctx, wait=opts.wait, download=opts.download, text=opts.text)
-    body = build_body(app, opts)
+    b.check_batch_flags(opts)
 
     from flora_cli.output.notices import warning
+
+    if opts.from_file is not None:
+        if deprecated and not opts.dry_run and not env_flag(os.environ,
+                                                            "FLORA_NO_DEPRECATION_WARNING"):
+            warning(app.settings, DEPRECATION)
+        b.run_batch(app, endpoint, opts, wait=wait)
+        return
+
+    body = build_body(app, opts)
 
     if deprecated and not env_flag(os.environ, "FLORA_NO_DEPRECATION_WARNING"):
         warning(app.settings, DEPRECATION)
@@ -126,8 +145,15 @@ def run_generation(ctx: click.Context, endpoint: str, opts: GenerationOptions, *
     if wait:
         prepare_download_dir(opts.download)
     app.idempotency_key = idem
-    response = app.client().request("POST", endpoint, body=body, idempotency_key=idem)
-    data = response.data
+    ledger = b.open_ledger(app)  # a corrupt ledger stops here, before anything is sent
+    try:
+        response = app.client().request("POST", endpoint, body=body, idempotency_key=idem)
+        data = response.data
+        if isinstance(data, dict) and isinstance(data.get("run_id"), str):
+            b.record_single(app, ledger, endpoint, idem, body, data)
+    finally:
+        if ledger is not None:
+            ledger.close()
     if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
         raise InvalidResponseError(
             f"The API answered {response.status} without a run_id; the response breaks the "

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from flora_cli import optspec as o
+from flora_cli.cli import batch as b
 from flora_cli.cli import params as p
 from flora_cli.cli.context import get_app
 from flora_cli.cli.generation import GenerationOptions, run_generation
@@ -79,3 +80,31 @@ def wait_run(ctx: click.Context, opts: WaitOptions) -> None:
     prepare_download_dir(opts.download)
     follow_run(app, opts.run_id, poll_interval=opts.poll_interval,
                wait_timeout=opts.wait_timeout, download=opts.download, text=opts.text)
+
+
+@dataclass(frozen=True)
+class HistoryOptions:
+    limit: int = field(metadata=opt(o.HISTORY_LIMIT, type=click.IntRange(min=0)))
+    status: str | None = field(metadata=opt(o.HISTORY_STATUS,
+                                            type=click.Choice(b.HISTORY_STATUSES)))
+    batch_id: str | None = field(metadata=opt(o.HISTORY_BATCH))
+    since: str | None = field(metadata=opt(o.HISTORY_SINCE, type=b.SINCE))
+
+
+@runs.command("history")
+@typed(HistoryOptions)
+def runs_history(ctx: click.Context, opts: HistoryOptions) -> None:
+    """List the runs this CLI started, from the local ledger (no network).
+
+    Every run started by 'runs start-generation' and 'generations create', single or with
+    --from-file, is recorded with its key, batch and row, last known status, cost and files;
+    'runs wait' and --wait update it. The ledger is a SQLite file in the state dir
+    ($FLORA_STATE_DIR overrides it); FLORA_NO_LEDGER=1 turns it off.
+
+    \b
+    Examples:
+      flora runs history --status failed --since 7d
+      flora runs history --batch b1a2b3c4d5e6f7a8 --format jsonl
+    """
+    b.history(get_app(ctx), limit=opts.limit, status=opts.status, batch=opts.batch_id,
+              since=opts.since)

@@ -115,6 +115,10 @@ def follow_run(
     def pretty(console: Any, doc: Any) -> None:
         render_run(console, doc, app.next_command)
 
+    from flora_cli.cli.batch import record_wait
+
+    if state.status == "failed" or download is None:
+        record_wait(app, run_id, state.doc)
     if state.status == "failed":
         emit(state.doc, settings, raw=state.content, pretty=pretty)
         raise run_failed(state.doc, run_id)
@@ -137,6 +141,7 @@ def follow_run(
     ).save_all(state.doc.get("outputs"))
     doc = dict(state.doc)
     doc["local_files"] = [f.to_document() for f in report.files]
+    record_wait(app, run_id, state.doc, doc["local_files"])
     if text:
         emit_lines(output_lines(state.doc))
     else:
