@@ -25,6 +25,16 @@ def _source(tmp_path: Path, name: str, text: str | bytes) -> reader.Source:
     return reader.Source(str(path))
 
 
+def _bad(tmp_path: Path, name: str, text: str,
+         defaults: reader.Defaults = DEFAULTS) -> reader.BatchInputError:
+    try:
+        with _source(tmp_path, name, text) as src:
+            reader.validate(src, defaults)
+    except reader.BatchInputError as exc:
+        return exc
+    raise AssertionError("no BatchInputError")
+
+
 def _rows(tmp_path: Path, name: str, text: str,
           defaults: reader.Defaults = DEFAULTS) -> list[reader.Row]:
     with _source(tmp_path, name, text) as src:
@@ -76,10 +86,8 @@ def test_stdin_is_spooled_and_sniffed(tmp_path: Path) -> None:
     ("a.json", '[{"prompt": "x"}]', "JSON array"),
 ])
 def test_unusable_files(tmp_path: Path, name: str, text: str, needle: str) -> None:
-    with pytest.raises(reader.BatchInputError) as info:
-        with _source(tmp_path, name, text) as src:
-            reader.validate(src, DEFAULTS)
-    assert needle in info.value.message
+    err = _bad(tmp_path, name, text, DEFAULTS)
+    assert needle in err.message
 
 
 def test_bad_rows_are_listed_with_row_line_field_and_reason(tmp_path: Path) -> None:
@@ -92,31 +100,25 @@ def test_bad_rows_are_listed_with_row_line_field_and_reason(tmp_path: Path) -> N
             '{"prompt": "x", "params": [1]}\n'
             '{"prompt": "x", "params": {"a": NaN}}\n'
             '{"prompt": "x", "id": "r1"}\n{"prompt": "y", "id": "r1"}\n')
-    with pytest.raises(reader.BatchInputError) as info:
-        with _source(tmp_path, "b.jsonl", text) as src:
-            reader.validate(src, DEFAULTS)
-    got = {(p.row, p.field) for p in info.value.problems}
+    err = _bad(tmp_path, "b.jsonl", text, DEFAULTS)
+    got = {(p.row, p.field) for p in err.problems}
     assert got == {(2, "(line)"), (3, "prompt"), (4, "colour"), (5, "type"),
                    (6, "workspace_id"), (7, "params"), (8, "(line)"), (10, "id")}
-    assert "not a media type" in str(info.value.problems) or "model family" in str(
-        info.value.problems)
-    assert info.value.total_bad == 8
+    assert "not a media type" in str(err.problems) or "model family" in str(
+        err.problems)
+    assert err.total_bad == 8
 
 
 def test_at_most_twenty_bad_rows_are_listed(tmp_path: Path) -> None:
     text = "".join('{"prompt": ""}\n' for _ in range(25))
-    with pytest.raises(reader.BatchInputError) as info:
-        with _source(tmp_path, "b.jsonl", text) as src:
-            reader.validate(src, DEFAULTS)
-    assert len(info.value.problems) == 20 and info.value.total_bad == 25
-    assert "25 of 25" in info.value.message
+    err = _bad(tmp_path, "b.jsonl", text, DEFAULTS)
+    assert len(err.problems) == 20 and err.total_bad == 25
+    assert "25 of 25" in err.message
 
 
 def test_missing_required_field_names_the_flag(tmp_path: Path) -> None:
-    with pytest.raises(reader.BatchInputError) as info:
-        with _source(tmp_path, "b.jsonl", '{"prompt": "x"}\n') as src:
-            reader.validate(src, reader.Defaults())
-    reasons = {p.field: p.reason for p in info.value.problems}
+    err = _bad(tmp_path, "b.jsonl", '{"prompt": "x"}\n', reader.Defaults())
+    reasons = {p.field: p.reason for p in err.problems}
     assert "--workspace-id" in reasons["workspace_id"] and "--type" in reasons["type"]
 
 
