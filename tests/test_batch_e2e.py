@@ -235,3 +235,19 @@ def test_auth_failure_stops_the_batch(sandbox: RunningSandbox, state: Path,
     assert docs[0]["status"] == "rejected" and docs[0]["error"]["code"] == "invalid_api_key"
     assert sum(1 for d in docs if d["status"] == "not_started") >= 18
     assert sandbox.state.request_count <= 2
+
+
+def test_rows_fail_the_pre_spend_check_before_anything_is_sent(
+        sandbox: RunningSandbox, state: Path, tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"prompt": "ok", "model": "t2i-flux-2-pro"}\n'
+                    '{"prompt": "x", "model": "t2i-flux-2-pro", "params": {"nope": 1}}\n'
+                    '{"prompt": "y", "model": "no-such-model"}\n')
+    out = batch(sandbox, "--from-file", str(path))
+    assert out.exit_code == 2, out.stderr
+    rows = out.error()["error"]["rows"]
+    assert [(r["row"], r["field"]) for r in rows] == [(2, "params.nope"), (3, "model")]
+    assert not sandbox.state.runs
+    skipped = batch(sandbox, "--from-file", str(path), "--no-check", "--ordered")
+    assert skipped.exit_code == 11  # the API itself refused rows 2 and 3
+    assert [d["status"] for d in lines(skipped)] == ["started", "rejected", "rejected"]

@@ -236,13 +236,15 @@ def run_batch(app: App, endpoint: str, opts: GenerationOptions, *, wait: bool) -
     download, dry_run = opts.download, opts.dry_run
     defaults = make_defaults(app, opts)
     concurrency = opts.concurrency or 4
+    models = _Models(app, offline=dry_run)
     try:
         source = reader.Source(opts.from_file)
     except reader.BatchInputError as exc:
         raise bad_rows_error(exc) from None
     with source:
         try:
-            summary = reader.validate(source, defaults, check=_precheck(app))
+            summary = reader.validate(
+                source, defaults, check=None if opts.no_check else _precheck(models))
         except reader.BatchInputError as exc:
             raise bad_rows_error(exc) from None
         batch_id = opts.batch_id or batch_id_for(summary.content_hash)
@@ -269,7 +271,7 @@ def run_batch(app: App, endpoint: str, opts: GenerationOptions, *, wait: bool) -
         ledger = open_ledger(app)
         client = app.client()
         client.http_for(client.base_url)  # built once, before the worker threads share it
-        estimate = _estimator(app, client) if opts.max_cost is not None else None
+        estimate = _estimator(models) if opts.max_cost is not None else None
 
         from flora_cli.api.polling import DEFAULT_POLL_INTERVAL
         from flora_cli.batch.runner import Batch, Options, Output
@@ -326,46 +328,69 @@ def run_batch(app: App, endpoint: str, opts: GenerationOptions, *, wait: bool) -
             code="batch_incomplete", exit_code=EXIT_BATCH_INCOMPLETE, hint=hint)
 
 
-def _precheck(app: App) -> Any:
-    """The pre-spend check of §11 for each row, when `flora_cli.modelcheck` exists."""
-    return None
+class _Models:
+    """The model list, loaded once and only when a row needs it (the cache, else one
+    GET /models, as the single-run pre-spend check does)."""
+
+    def __init__(self, app: App, *, offline: bool) -> None:
+        self.app = app
+        self.offline = offline
+        self._models: list[dict[str, Any]] | None = None
+        self._loaded = False
+
+    def get(self) -> list[dict[str, Any]] | None:
+        if not self._loaded:
+            from flora_cli.cli.precheck import load_models
+
+            self._loaded = True
+            self._models = load_models(self.app, offline=self.offline)
+        return self._models
 
 
-def _estimator(app: App, client: Any) -> Callable[[Mapping[str, Any]], float | None]:
-    """The estimated cost in USD of one row, from GET /models (§11): the model's
-    `estimated_credits` (1 credit = 0.01 USD) times `num_images` where it has it. A row with
-    no model is costed at the dearest model of its type. When the list cannot be had,
-    nothing is estimated and --max-cost counts the costs charged so far."""
-    from flora_cli.output.notices import notice
+def _precheck(models: _Models) -> Callable[[dict[str, Any]], list[tuple[str, str]]]:
+    """The pre-spend check of §11 for each row that names a model: (field, reason) per
+    problem; nothing when the list cannot be had (one notice; the API decides)."""
+    from flora_cli import modelcheck
 
-    models: list[dict[str, Any]] = []
-    try:
-        data = client.request("GET", "/models").data
-        if isinstance(data, dict) and isinstance(data.get("models"), list):
-            models = [m for m in data["models"] if isinstance(m, dict)]
-    except FloraError as exc:
-        notice(app.settings, f"note: could not fetch the model list ({exc.code}); --max-cost "
-                             "counts the costs the API charged so far.")
-    by_id = {str(m.get("model_id")): m for m in models}
+    def check(body: dict[str, Any]) -> list[tuple[str, str]]:
+        model_id = body.get("model")
+        if not isinstance(model_id, str):
+            return []
+        listed = models.get()
+        if listed is None:
+            return []
+        _, issues = modelcheck.check_request(listed, model_id, body.get("type"),
+                                             body.get("params") or {})
+        return [(i.field, i.describe()) for i in issues]
 
-    def credits(model: Mapping[str, Any]) -> float:
-        value = model.get("estimated_credits")
-        return float(value) if isinstance(value, (int, float)) else 0.0
+    return check
 
-    dearest: dict[str, float] = {}
-    for m in models:
-        t = str(m.get("type"))
-        dearest[t] = max(dearest.get(t, 0.0), credits(m))
+
+#: The sandbox prices 1 credit at 0.01 USD; the API documents credits without a rate.
+USD_PER_CREDIT = 0.01
+
+
+def _estimator(models: _Models) -> Callable[[Mapping[str, Any]], float | None]:
+    """The estimated cost in USD of one row (§11): the model's `estimated_credits` scaled by
+    `num_images`, at USD_PER_CREDIT. A row with no model is costed at the dearest model of
+    its type. When the list cannot be had, nothing is estimated and --max-cost counts the
+    costs the API charged so far."""
+    from flora_cli import modelcheck
+
+    listed = models.get() or []
+    by_id = {str(m.get("model_id")): m for m in listed}
 
     def estimate(body: Mapping[str, Any]) -> float | None:
-        if not models:
+        if not listed:
             return None
-        model = by_id.get(str(body.get("model"))) if body.get("model") else None
-        base = credits(model) if model is not None else dearest.get(str(body.get("type")), 0.0)
         params = body.get("params") or {}
-        n = params.get("num_images") if isinstance(params, dict) else None
-        count = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
-        return base * count / 100.0
+        model = by_id.get(str(body.get("model"))) if body.get("model") else None
+        candidates = [model] if model is not None else [
+            m for m in listed if m.get("type") == body.get("type")]
+        if not candidates:
+            return None
+        credits = max(modelcheck.estimate(m, params)["credits"] for m in candidates)
+        return float(credits) * USD_PER_CREDIT
 
     return estimate
 
