@@ -339,6 +339,19 @@ class Ledger:
             raise self._error(exc, "be read") from None
         return None if row is None else row_document(row)
 
+    def has_batch(self, origin: str, batch_id: str) -> bool:
+        """Whether any row of this batch at this origin is recorded (else no row of it needs
+        looking up: a first run of a batch costs no read per row)."""
+        if self.conn is None:
+            return False
+        try:
+            row = self.conn.execute(
+                "SELECT 1 FROM runs WHERE batch_id = ? AND origin = ? LIMIT 1",
+                (batch_id, origin)).fetchone()
+        except self._sqlite3.Error as exc:
+            raise self._error(exc, "be read") from None
+        return row is not None
+
     def history(self, *, limit: int | None = 20, status: str | None = None,
                 batch: str | None = None, since: str | None = None) -> Iterator[dict[str, Any]]:
         """Newest first (a batch's rows: in row order)."""

@@ -96,9 +96,13 @@ class Item:
 class Output:
     """JSONL results on stdout, one line per row as it finishes (or in file order)."""
 
+    #: Lines are flushed at least this often (and at the end), not one write per line.
+    FLUSH_EVERY = 0.1
+
     def __init__(self, stream: IO[str], ordered: bool) -> None:
         self.stream = stream
         self.ordered = ordered
+        self._last_flush = time.monotonic()
         self._lock = threading.Lock()
         self._next = 0
         self._held: dict[int, str] = {}
@@ -120,9 +124,21 @@ class Output:
             return
         try:
             self.stream.write(line)
-            self.stream.flush()
+            now = time.monotonic()
+            if now - self._last_flush >= self.FLUSH_EVERY:
+                self._last_flush = now
+                self.stream.flush()
         except BrokenPipeError:
             self.broken = True
+
+    def flush(self) -> None:
+        with self._lock:
+            if self.broken:
+                return
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self.broken = True
 
 
 class Batch:
@@ -132,10 +148,15 @@ class Batch:
                  on_change: Callable[[Stats], None] | None = None,
                  on_note: Callable[[str], None] | None = None) -> None:
         self.client = client
+        self._local = threading.local()
+        self._thread_clients: list[FloraClient] = []
         self.opts = options
         self.output = output
         self.ledger = ledger
         self.writer = LedgerWriter(ledger) if ledger is not None else None
+        # Rows of this batch in the ledger already (a rerun, a resume, another shard)?
+        self._lookups = ledger is not None and ledger.has_batch(options.origin,
+                                                                options.batch_id)
         self.estimate = estimate
         self.stats = Stats(total=total, limit=options.concurrency)
         self.limiter = Limiter(options.concurrency, on_change=self._limit_changed)
@@ -222,6 +243,20 @@ class Batch:
         if self.writer is not None:
             self.writer.put(RunUpdate(self.opts.origin, run_id, status, **extra))
 
+    def _worker_client(self) -> FloraClient:
+        """The worker thread's own copy of the client: the same settings and the same one
+        transport loop, its own connection pool (threads sharing one pool spend their time
+        on its lock: 650 vs 490 runs/s at 16 threads on the benchmark machine)."""
+        client: FloraClient | None = getattr(self._local, "client", None)
+        if client is None:
+            import dataclasses
+
+            client = dataclasses.replace(self.client)
+            self._local.client = client
+            with self._lock:
+                self._thread_clients.append(client)
+        return client
+
     # -- the main loop --------------------------------------------------------------------
 
     def run(self, rows: Iterable[Row]) -> Stats:
@@ -292,6 +327,9 @@ class Batch:
                 self._downloads.shutdown(wait=True)
         if self.writer is not None:
             self.writer.close()
+        for client in self._thread_clients:
+            client.close()
+        self.output.flush()
 
     def interrupt(self, reason: dict[str, Any] | None = None) -> None:
         """No new rows start; sends in flight finish and are recorded."""
@@ -306,7 +344,7 @@ class Batch:
     # -- skipping and budget --------------------------------------------------------------
 
     def _skip_known(self, item: Item) -> bool:
-        if self.ledger is None:
+        if self.ledger is None or not self._lookups:
             return False
         known = self.ledger.find(self.opts.origin, item.key)
         if known is None:
@@ -426,9 +464,9 @@ class Batch:
         failure: errors.FloraError | None = None
         for _round in range(ROW_ROUNDS):
             try:
-                response = self.client.request("POST", self.opts.endpoint, body=item.row.body,
-                                               idempotency_key=item.key, gate=gate,
-                                               observe=observe)
+                response = self._worker_client().request(
+                    "POST", self.opts.endpoint, body=item.row.body, idempotency_key=item.key,
+                    gate=gate, observe=observe)
             except TRANSIENT as exc:
                 failure = exc
                 if self.stop.is_set():
@@ -529,7 +567,7 @@ class Batch:
         if self.stop.is_set():
             return
         try:
-            state = fetch_run(self.client, run_id, item.poll_target)
+            state = fetch_run(self._worker_client(), run_id, item.poll_target)
         except errors.FloraError as exc:
             if isinstance(exc, TRANSIENT):
                 return  # try again next round (polling rides through outages)
@@ -577,7 +615,7 @@ class Batch:
         assert self.opts.download is not None
         try:
             self.opts.download.mkdir(parents=True, exist_ok=True)
-            report = Downloader(self.client, self.opts.download, run_id
+            report = Downloader(self._worker_client(), self.opts.download, run_id
                                 ).save_all(doc.get("outputs"))
             files = [f.to_document() for f in report.files]
             self._update(run_id, "completed", charged_cost=cost, local_files=files)
