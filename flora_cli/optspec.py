@@ -95,10 +95,23 @@ NO_COLOR = spec("--no-color", env="NO_COLOR",
 SANDBOX = spec("--sandbox", env="FLORA_SANDBOX", env_value="1",
                help="Run against an embedded sandbox API on loopback.")
 
+PROFILE = spec("--profile", metavar="NAME", env="FLORA_PROFILE",
+               default_text="the config's current_profile, else default",
+               help="Profile whose settings and stored key to use.")
+API_KEY_FILE = spec("--api-key-file", metavar="PATH", env="FLORA_API_KEY_FILE",
+                    help="Read the API key from a file (Docker/Kubernetes secrets); one "
+                    "trailing newline is dropped.")
+HEADER = spec("--header", metavar="'NAME: VALUE'", env="FLORA_CUSTOM_HEADERS",
+              help="Extra request header, repeatable (the variable: one per line); not "
+              "Authorization, Idempotency-Key, Content-Type or Host.")
+INSECURE_HTTP = spec("--insecure-http", env="FLORA_INSECURE_HTTP", env_value="1",
+                     help="Allow http:// to a non-loopback host, only with an sk_test_ key (an "
+                     "sk_live_ key never goes over plain http).")
+
 #: In --help order. Issue-specific global options are appended here (and read in settings).
 GLOBAL: tuple[OptionSpec, ...] = (
     API_KEY, BASE_URL, TIMEOUT, MAX_RETRIES, FORMAT, JSON, QUERY, RAW_OUTPUT, DEBUG, QUIET,
-    NO_COLOR, SANDBOX,
+    NO_COLOR, SANDBOX, PROFILE, API_KEY_FILE, HEADER, INSECURE_HTTP,
 )
 
 # -- the start commands (runs start-generation, generations create) ----------------------

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 REDACTED = "[REDACTED]"
 _SENSITIVE = frozenset({"authorization", "api-key", "x-api-key", "cookie", "set-cookie",
                         "proxy-authorization"})
+# Extra headers (--header) whose names say they carry a secret: CF-Access-Client-Secret, X-Token…
+_SECRET_NAME = re.compile(r"token|secret|passw|api-?key|auth|cookie|session|signature")
 _KEY_PREFIX = re.compile(r"^(sk_(?:live|test)_)")
 _KEY_ANYWHERE = re.compile(r"sk_(?:live|test)_[A-Za-z0-9_\-]+")
 
@@ -19,7 +21,8 @@ def redact_key(key: str) -> str:
 
 
 def redact_header(name: str, value: str) -> str:
-    if name.lower() not in _SENSITIVE:
+    low = name.lower()
+    if low not in _SENSITIVE and (low == "idempotency-key" or not _SECRET_NAME.search(low)):
         return value
     scheme, _, credential = value.partition(" ")
     if credential and scheme.lower() in ("bearer", "basic", "token"):

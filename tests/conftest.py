@@ -11,6 +11,7 @@ pytest_plugins = ["tests.plugin_sandbox"]
 
 _CLEARED_PREFIXES = ("FLORA_",)
 _CLEARED = (
+    "PYTHON_KEYRING_BACKEND",
     "NO_COLOR",
     "FORCE_COLOR",
     "TERM",
@@ -39,4 +40,18 @@ def isolated_env(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("COLUMNS", "100")
+    # Profiles and keys live in a temp dir; the keyring is keyring's own "no backend" unless a
+    # test selects one of tests/keyring_backends.py: never the machine's keychain.
+    monkeypatch.setenv("FLORA_CONFIG_DIR", str(tmp_path_factory.mktemp("flora-config")))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    _reload_keyring()
     yield
+
+
+def _reload_keyring() -> None:
+    """keyring picks its backend once per process: pick again after the env changed."""
+    import sys
+
+    core = sys.modules.get("keyring.core")
+    if core is not None:
+        core.init_backend()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 HEAVY = ("httpx", "httpcore", "pydantic", "rich", "starlette", "uvicorn", "yaml", "jmespath",
-         "anyio", "h11")
+         "anyio", "h11", "tomllib", "tomli", "tomlkit", "platformdirs", "keyring")
+#: What profiles may cost: none of it on the CI path (key in the environment, no config file).
+CONFIG_MODULES = {"tomllib", "tomli", "tomlkit", "platformdirs", "keyring"}
 
 PROBE = """
 import json, sys
@@ -24,9 +27,12 @@ sys.stderr.write("\\nLOADED " + json.dumps(loaded) + "\\n")
 """
 
 
-def loaded_after(args: list[str]) -> set[str]:
+def loaded_after(args: list[str], env: dict[str, str] | None = None) -> set[str]:
+    import os
+
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
     line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED ")][-1]
     return set(json.loads(line[len("LOADED "):]))
 
@@ -90,3 +96,32 @@ def test_batch_package_imports_without_heavy_modules() -> None:
                           timeout=60)
     loaded = set(json.loads(proc.stdout))
     assert not loaded & {*HEAVY, "sqlite3"}, sorted(loaded & {*HEAVY, "sqlite3"})
+
+
+DRY_RUN = ["runs", "start-generation", "--json", "--dry-run", "--project-id", "prj_1",
+           "--workspace-id", "ws_1", "--type", "image", "--prompt", "p"]
+
+
+def test_ci_path_reads_no_config_machinery() -> None:
+    # Key in the environment, no config file: no TOML parser, no platformdirs, no keyring.
+    for env in ({"FLORA_API_KEY": "sk_test_x"},
+                {"FLORA_API_KEY": "sk_test_x", "FLORA_CONFIG_DIR": ""}):  # the platform dir
+        loaded = loaded_after(DRY_RUN, env)
+        assert "httpx" in loaded
+        assert not loaded & CONFIG_MODULES, sorted(loaded & CONFIG_MODULES)
+
+
+def test_keyring_loads_only_for_a_profile_keeping_its_key_there(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[profiles.default]\nkey_store = "file"\n')
+    creds = tmp_path / "credentials.toml"
+    creds.write_text('[profiles.default]\napi_key = "sk_test_x"\n')
+    creds.chmod(0o600)
+    env = {"FLORA_CONFIG_DIR": str(tmp_path)}
+    loaded = loaded_after(DRY_RUN, env)
+    assert "tomllib" in loaded or "tomli" in loaded
+    assert not loaded & {"keyring", "tomlkit", "platformdirs"}
+    # With the key in the environment the stored one is not even looked for.
+    config.write_text('[profiles.default]\nkey_store = "keyring"\n')
+    assert "keyring" not in loaded_after(DRY_RUN, {**env, "FLORA_API_KEY": "sk_test_x"})
+    assert "keyring" in loaded_after(DRY_RUN, env)

@@ -91,6 +91,8 @@ class FloraClient:
     trace: Trace | None = None
     sleep: Callable[[float], None] = time.sleep
     transport: httpx.BaseTransport | None = None
+    #: Extra headers (--header, FLORA_CUSTOM_HEADERS), sent to the API's own origin only.
+    headers: tuple[tuple[str, str], ...] = ()
     _clients: dict[str, httpx.Client] = field(default_factory=dict, init=False, repr=False)
 
     # -- building requests -------------------------------------------------------------
@@ -119,8 +121,9 @@ class FloraClient:
 
             url += ("&" if "?" in url else "?") + urlencode(params)
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        # The key only ever goes to the API's own origin.
+        # The key, and the person's extra headers, only ever go to the API's own origin.
         if self.same_origin(url):
+            headers.update(self.headers)
             headers["Authorization"] = f"Bearer {self.api_key}"
         if body is not None:
             headers["Content-Type"] = "application/json"

@@ -14,7 +14,9 @@ import click
 
 from flora_cli import __version__
 from flora_cli.api.errors import FloraError, InterruptedError_, UsageError
+from flora_cli.cli.auth import auth
 from flora_cli.cli.completion import completion
+from flora_cli.cli.configcmd import config
 from flora_cli.cli.context import PATH_KEY as _PATH_KEY
 from flora_cli.cli.context import current_app
 from flora_cli.cli.discovery import models, projects, workspaces
@@ -165,6 +167,8 @@ cli.add_command(models)
 cli.add_command(workspaces)
 cli.add_command(projects)
 cli.add_command(sandbox)
+cli.add_command(auth)
+cli.add_command(config)
 cli.add_command(completion)
 
 

@@ -82,8 +82,11 @@ class App:
 
     def require_key(self) -> str:
         if not self.settings.api_key:
+            profile = self.settings.profile
+            login = "flora auth login" + ("" if profile == "default" else f" --profile {profile}")
             raise MissingApiKeyError(
-                "No API key: set the FLORA_API_KEY environment variable or pass --api-key "
+                "No API key: set the FLORA_API_KEY environment variable or pass --api-key, "
+                f"or store one for profile {profile!r} with `{login}` "
                 "(or use --sandbox to try the built-in sandbox)."
             )
         return self.settings.api_key
@@ -99,21 +102,25 @@ class App:
                 timeout=self.settings.timeout,
                 max_retries=self.settings.max_retries,
                 trace=self.trace if self.settings.debug else None,
+                headers=self.settings.headers,
             )
             self.ctx.call_on_close(self._client.close)
         return self._client
 
 
-def get_app(ctx: click.Context) -> App:
-    """Resolve the settings once per invocation; start the embedded sandbox under --sandbox."""
+def get_app(ctx: click.Context, *, start_sandbox: bool = True, new_profile_ok: bool = False,
+            read_stored_key: bool = True) -> App:
+    """Resolve the settings once per invocation; start the embedded sandbox under --sandbox
+    (unless the command only needs to know that it was asked for)."""
     root = ctx.find_root()
     app = root.meta.get(_APP_KEY)
     if isinstance(app, App):
         return app
     root.meta[PATH_KEY] = ctx.command_path
-    resolved = settings_mod.resolve(given_flags(ctx))
+    resolved = settings_mod.resolve(given_flags(ctx), new_profile_ok=new_profile_ok,
+                                    read_stored_key=read_stored_key)
     sandbox: SandboxDefaults | None = None
-    if resolved.sandbox:
+    if resolved.sandbox and start_sandbox:
         resolved, sandbox = _start_sandbox(root, resolved)
     app = App(ctx=root, settings=resolved, sandbox=sandbox)
     root.meta[_APP_KEY] = app

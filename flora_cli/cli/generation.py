@@ -85,7 +85,10 @@ def _required(value: Any, spec: OptionSpec) -> Any:
 
 def build_body(app: App, opts: GenerationOptions) -> dict[str, Any]:
     """The request body: exactly the fields given; `model` and `params` omitted when not given."""
-    project_id, workspace_id = opts.project_id, opts.workspace_id
+    # Flag or environment (click), then the profile (settings), then the embedded sandbox's.
+    project_id = opts.project_id or app.settings.project_id
+    workspace_id = opts.workspace_id or app.settings.workspace_id
+    model = opts.model or app.settings.model
     if app.sandbox is not None:
         project_id = project_id or app.sandbox.project_id
         workspace_id = workspace_id or app.sandbox.workspace_id
@@ -95,8 +98,8 @@ def build_body(app: App, opts: GenerationOptions) -> dict[str, Any]:
         "workspace_id": _required(workspace_id, o.WORKSPACE_ID),
         "project_id": _required(project_id, o.PROJECT_ID),
     }
-    if opts.model is not None:
-        body["model"] = opts.model
+    if model is not None:
+        body["model"] = model
     if opts.params_json is not None or opts.param_pairs:
         merged = dict(opts.params_json or {})
         merged.update(dict(opts.param_pairs))

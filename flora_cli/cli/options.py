@@ -60,7 +60,10 @@ def spec_of(param: click.Parameter) -> OptionSpec | None:
 
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     if param.name and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE:
-        ctx.find_root().meta.setdefault(_META_KEY, {})[param.name] = value
+        given = ctx.find_root().meta.setdefault(_META_KEY, {})
+        if param.multiple:  # --header before and after the command: all of them
+            value = (*given.get(param.name, ()), *value)
+        given[param.name] = value
     return value
 
 
@@ -78,6 +81,8 @@ _GLOBAL_CLICK: dict[str, dict[str, Any]] = {
     "quiet": {"is_flag": True, "default": None},
     "no_color": {"is_flag": True, "default": None},
     "sandbox": {"is_flag": True, "default": None},
+    "header": {"multiple": True},
+    "insecure_http": {"is_flag": True, "default": None},
 }
 
 

@@ -107,7 +107,8 @@ def follow_run(
             client,
             run_id,
             poll_url=poll_url,
-            interval=poll_interval if poll_interval is not None else DEFAULT_POLL_INTERVAL,
+            interval=(poll_interval if poll_interval is not None
+                      else app.settings.poll_interval or DEFAULT_POLL_INTERVAL),
             timeout=wait_timeout,
             on_update=display.update,
         )
