@@ -114,6 +114,14 @@ GLOBAL: tuple[OptionSpec, ...] = (
     NO_COLOR, SANDBOX, PROFILE, API_KEY_FILE, HEADER, INSECURE_HTTP,
 )
 
+# -- auth -------------------------------------------------------------------------------
+
+WITH_KEY = spec("--with-key", help="Read the key from stdin instead of prompting (for scripts).")
+INSECURE_STORAGE = spec("--insecure-storage",
+                        help="Store the key in credentials.toml (mode 0600) even when an OS "
+                        "keyring is available.")
+SHOW_KEY = spec("--show", dest="show", help="Print the key even when stdout is a terminal.")
+
 # -- the start commands (runs start-generation, generations create) ----------------------
 
 PROJECT_ID = spec("--project-id", metavar="ID", env="FLORA_PROJECT_ID", required=True,

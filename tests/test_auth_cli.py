@@ -272,7 +272,7 @@ def test_config_set_get_unset_path(cfg: Path) -> None:
         "key": "timeout", "value": 120.0, "source": "profile default"}
     assert run(["config", "get", "timeout"], env={"FLORA_TIMEOUT": "7"}).stdout == "7.0\n"
     before = (cfg / "config.toml").read_bytes()
-    for args, message in [(["timeout", "0"], "timeout must be at least"),
+    for args, message in [(["timeout", "0"], "timeout must be more than 0"),
                           (["workspace_id", "prj_x"], "must start with 'ws_'"),
                           (["base_url", "http://example.com"], "plain http://"),
                           (["format", "xml"], "format must be one of"),

@@ -90,8 +90,8 @@ def test_unknown_profile_lists_the_known_ones(config_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ("timeout = 0", "timeout must be at least 0.001"),
-    ('timeout = "soon"', "timeout must be a number"),
+    ("timeout = 0", "timeout must be more than 0 seconds"),
+    ('timeout = "soon"', "timeout 'soon' is not a number of seconds"),
     ("timeout = true", "timeout must be a whole number or a number or a string"),
     ("max_retries = -1", "max_retries must be at least 0"),
     ("max_retries = 1.5", "max_retries must be a whole number or a string"),

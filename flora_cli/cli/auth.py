@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
+from flora_cli import optspec as o
 from flora_cli.api.errors import EXIT_AUTH, FloraError, InvalidResponseError, UsageError
 from flora_cli.cli.context import App, get_app
-from flora_cli.cli.options import global_options
+from flora_cli.cli.options import global_options, opt, typed
 
 SANDBOX_NOTE = (
     "--sandbox runs an embedded sandbox API with its own built-in sk_test_ key for the length of "
@@ -94,15 +96,15 @@ def _check_key(app: App, key: str, base_url: str) -> list[dict[str, Any]]:
         return _workspaces(client.request("GET", "/workspaces").data)
 
 
+@dataclass(frozen=True)
+class LoginOptions:
+    with_key: bool = field(metadata=opt(o.WITH_KEY, is_flag=True))
+    insecure_storage: bool = field(metadata=opt(o.INSECURE_STORAGE, is_flag=True))
+
+
 @auth.command("login")
-@click.option("--with-key", is_flag=True,
-              help="Read the key from stdin instead of prompting (for scripts).")
-@click.option("--insecure-storage", is_flag=True,
-              help="Store the key in credentials.toml (mode 0600) even when an OS keyring is "
-              "available.")
-@global_options
-@click.pass_context
-def login(ctx: click.Context, /, with_key: bool, insecure_storage: bool) -> None:
+@typed(LoginOptions)
+def login(ctx: click.Context, opts: LoginOptions) -> None:
     """Check an API key and store it for a profile.
 
     On a terminal the key is read from a hidden prompt; --with-key reads it from stdin. The key
@@ -132,6 +134,7 @@ def login(ctx: click.Context, /, with_key: bool, insecure_storage: bool) -> None
         raise UsageError("the embedded --sandbox has its own key and needs no login. To store "
                          "a key for a sandbox you serve: flora sandbox serve, then flora auth "
                          "login --profile sandbox --base-url URL --with-key")
+    with_key = opts.with_key
     key, source = _read_key(with_key)
     check_plain_http(settings.base_url, "the base URL", key, source)
 
@@ -149,7 +152,7 @@ def login(ctx: click.Context, /, with_key: bool, insecure_storage: bool) -> None
 
     # Store the key: the keyring when usable (and not --insecure-storage), else the file.
     store, where = "file", paths.credentials
-    if not insecure_storage:
+    if not opts.insecure_storage:
         ok, why = keystore.usable()
         if ok:
             try:
@@ -269,7 +272,8 @@ def status(ctx: click.Context, /) -> None:
 
 def _status_row(app: App, profile: Any, paths: Any, *, active: bool) -> dict[str, Any]:
     from flora_cli.config.keysource import FoundKey, mask, stored_key
-    from flora_cli.settings import DEFAULT_BASE_URL, check_base_url
+    from flora_cli.optspec import DEFAULT_BASE_URL
+    from flora_cli.settings import check_base_url
 
     settings = app.settings
     problems: list[str] = []
@@ -360,11 +364,14 @@ def logout(ctx: click.Context, /) -> None:
          pretty=lambda console, doc: None)
 
 
+@dataclass(frozen=True)
+class TokenOptions:
+    show: bool = field(metadata=opt(o.SHOW_KEY, is_flag=True))
+
+
 @auth.command("token")
-@click.option("--show", is_flag=True, help="Print the key even when stdout is a terminal.")
-@global_options
-@click.pass_context
-def token(ctx: click.Context, /, show: bool) -> None:
+@typed(TokenOptions)
+def token(ctx: click.Context, opts: TokenOptions) -> None:
     """Print the active API key, for piping into other tools.
 
     The key is whatever `flora` would use now (flag, environment or the profile's stored
@@ -382,7 +389,7 @@ def token(ctx: click.Context, /, show: bool) -> None:
         key = SANDBOX_API_KEY
     else:
         key = app.require_key()
-    if sys.stdout.isatty() and not show:
+    if sys.stdout.isatty() and not opts.show:
         raise UsageError("refusing to print the API key to a terminal; pipe it into another "
                          "command, or pass --show")
     sys.stdout.write(key + "\n")

@@ -62,7 +62,8 @@ class GenerationOptions:
         metadata=opt(o.PARAM, type=p.KEY_VALUE, multiple=True))
     idempotency_key: str | None = field(metadata=opt(o.IDEMPOTENCY_KEY, type=p.IDEMPOTENCY_KEY))
     wait: bool = field(metadata=opt(o.WAIT, is_flag=True))
-    poll_interval: float | None = field(metadata=opt(o.POLL_INTERVAL, type=p.POLL_INTERVAL))
+    poll_interval: float | None = field(
+        metadata=opt(o.POLL_INTERVAL, type=p.POLL_INTERVAL, default=None))  # profile below it
     wait_timeout: float | None = field(metadata=opt(o.WAIT_TIMEOUT, type=p.WAIT_TIMEOUT))
     download: Path | None = field(metadata=opt(o.DOWNLOAD, type=DOWNLOAD_TYPE))
     text: bool = field(metadata=opt(o.TEXT, is_flag=True))

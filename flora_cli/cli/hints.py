@@ -30,11 +30,11 @@ KEY_WHERE = "Keys are created in FLORA under Settings → API Keys"
 
 #: Hints by error code, for errors before any run exists.
 CODE_HINTS: dict[str, str] = {
-    "missing_api_key": f"Set FLORA_API_KEY or pass --api-key. {KEY_WHERE}; try --sandbox to "
-    "use the built-in sandbox without one.",
-    "unauthorized": f"Check the key in FLORA_API_KEY or --api-key. {KEY_WHERE}.",
+    "missing_api_key": f"Run `flora auth login` once, or set FLORA_API_KEY or pass --api-key. "
+    f"{KEY_WHERE}; try --sandbox to use the built-in sandbox without one.",
+    "unauthorized": f"Check the key (`flora auth status` says which one was used). {KEY_WHERE}.",
     "invalid_api_key": "The key is malformed, revoked or unknown: create a new one under "
-    "Settings → API Keys and set FLORA_API_KEY.",
+    "Settings → API Keys, then `flora auth login` (or set FLORA_API_KEY).",
     "forbidden": "The key's workspace may not access this resource: check --workspace-id.",
     "not_found": "Check --workspace-id and --project-id: both must exist and belong to the "
     "key's workspace.",

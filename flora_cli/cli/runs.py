@@ -59,7 +59,8 @@ def get_run(ctx: click.Context, opts: GetOptions) -> None:
 @dataclass(frozen=True)
 class WaitOptions:
     run_id: str
-    poll_interval: float | None = field(metadata=opt(o.POLL_INTERVAL, type=p.POLL_INTERVAL))
+    poll_interval: float | None = field(
+        metadata=opt(o.POLL_INTERVAL, type=p.POLL_INTERVAL, default=None))  # profile below it
     wait_timeout: float | None = field(metadata=opt(o.WAIT_TIMEOUT, type=p.WAIT_TIMEOUT))
     download: Path | None = field(metadata=opt(o.DOWNLOAD, type=DOWNLOAD_TYPE))
     text: bool = field(metadata=opt(o.TEXT, is_flag=True))
