@@ -1,15 +1,16 @@
 """Start-up and round-trip figures, each beside a baseline measured in the same run.
 
-    python bench/startup.py [--runs 20]
+    python bench/startup.py [--runs 20] [--lean ../shared/bench/lean_client.py]
 
-Measures wall time of whole processes (median and p90 of --runs, interleaved so machine noise
-hits every command alike):
-  * `python -c pass`                       the floor of any Python CLI
-  * `flora --help`                         cold start of the click tree
-  * stdlib client                          urllib.request POST /runs/generation, prints JSON
-  * `flora runs start-generation --json`   the same request through flora
-against a local HTTP server on 127.0.0.1 (a separate process, the same for both clients), and
-prints the ratios. Loopback only; bounded by --runs.
+Measures wall time and peak memory (max RSS) of whole processes, interleaved so machine noise
+hits every command alike, and prints medians, p90 and the ratios against the baselines:
+  * `python -c "import click"`            baseline of `flora --help` (goal: <= 1.5x)
+  * `flora --help`                        cold start of the click tree
+  * lean client (stdlib http.client)      one POST, prints the JSON (../shared/bench)
+  * `flora runs start-generation --json`  the same request through flora (goal: <= 2.5x)
+against a local HTTP server on 127.0.0.1 (a separate process, the same for both clients).
+Peak memory goal: <= 35 MiB for flora. Run it with the Python of a venv made the README's
+way (`python3 -m venv X && X/bin/pip install .`), not an editable install.
 """
 
 from __future__ import annotations
@@ -46,31 +47,41 @@ SERVER = textwrap.dedent('''
     s.serve_forever()
 ''')
 
-STDLIB_CLIENT = textwrap.dedent('''
-    import json, os, sys, uuid, urllib.request
-    body = json.dumps({"type": "image", "prompt": "a ceramic mug", "workspace_id": "ws_bench",
-                       "project_id": "prj_bench"}).encode()
-    req = urllib.request.Request(os.environ["BENCH_URL"] + "/runs/generation", data=body,
-        method="POST", headers={"Authorization": "Bearer " + os.environ["FLORA_API_KEY"],
-        "Content-Type": "application/json", "Accept": "application/json",
-        "Idempotency-Key": str(uuid.uuid4()), "User-Agent": "bench"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        sys.stdout.write(json.dumps(json.loads(resp.read()), indent=2) + "\\n")
+#: Used when ../shared/bench/lean_client.py is not there: the same client.
+LEAN_CLIENT = textwrap.dedent('''
+    import http.client, json, os, sys
+    from urllib.parse import urlsplit
+    u = urlsplit(os.environ["FLORA_BASE_URL"])
+    c = http.client.HTTPConnection(u.hostname, u.port)
+    body = json.dumps({"project_id": "prj_a", "workspace_id": "ws_a", "type": "image",
+                       "prompt": "hi"})
+    c.request("POST", u.path + "/runs/generation", body=body,
+              headers={"Authorization": "Bearer " + os.environ["FLORA_API_KEY"],
+                       "Content-Type": "application/json"})
+    sys.stdout.write(json.dumps(json.loads(c.getresponse().read()), indent=2) + "\\n")
 ''')
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MiB) of one run of `cmd`."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"{cmd} failed: {proc.stderr.decode()[-500:]}")
-    return elapsed
+        raise SystemExit(f"{cmd} failed: {err.decode()[-500:]}")
+    rss_kib = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss / 1024
+    return elapsed, rss_kib / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--lean", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared/bench/lean_client.py")
     args = parser.parse_args()
 
     py = sys.executable
@@ -79,48 +90,52 @@ def main() -> None:
     if flora_bin.exists():
         flora = [str(flora_bin)]
     with tempfile.TemporaryDirectory() as tmp:
-        client = Path(tmp) / "stdlib_client.py"
-        client.write_text(STDLIB_CLIENT)
+        lean = args.lean
+        if not lean.exists():
+            lean = Path(tmp) / "lean_client.py"
+            lean.write_text(LEAN_CLIENT)
         server = subprocess.Popen([py, "-c", SERVER], stdout=subprocess.PIPE, text=True)
         try:
             assert server.stdout is not None
             port = int(server.stdout.readline())
             url = f"http://127.0.0.1:{port}/api/v1"
-            env = {**os.environ, "FLORA_API_KEY": "sk_test_bench", "BENCH_URL": url,
+            env = {**os.environ, "FLORA_API_KEY": "sk_test_bench", "FLORA_BASE_URL": url,
                    "FLORA_NO_DEPRECATION_WARNING": "1"}
             commands = {
-                "python -c pass": [py, "-c", "pass"],
+                "python -c 'import click'": [py, "-c", "import click"],
                 "flora --help": [*flora, "--help"],
-                "stdlib client round trip": [py, str(client)],
+                "lean client round trip": [py, str(lean)],
                 "flora start-generation --json": [
-                    *flora, "--base-url", url, "runs", "start-generation", "--json",
+                    *flora, "runs", "start-generation", "--json",
                     "--project-id", "prj_bench", "--workspace-id", "ws_bench",
                     "--type", "image", "--prompt", "a ceramic mug"],
             }
             for cmd in commands.values():  # warm the OS caches once
                 timed(cmd, env)
             samples: dict[str, list[float]] = {name: [] for name in commands}
+            peak: dict[str, float] = dict.fromkeys(commands, 0.0)
             for _ in range(args.runs):
                 for name, cmd in commands.items():
-                    samples[name].append(timed(cmd, env))
+                    wall, rss = timed(cmd, env)
+                    samples[name].append(wall)
+                    peak[name] = max(peak[name], rss)
         finally:
             server.terminate()
             server.wait()
 
     med = {name: statistics.median(v) for name, v in samples.items()}
-    print(f"{args.runs} runs each, interleaved; Python {sys.version.split()[0]}")
-    print(f"{'command':34} {'median':>9} {'p90':>9}")
+    print(f"{args.runs} runs each, interleaved; Python {sys.version.split()[0]}; {py}")
+    print(f"{'command':34} {'median':>9} {'p90':>9} {'peak RSS':>9}")
     for name, values in samples.items():
         p90 = sorted(values)[int(0.9 * (len(values) - 1))]
-        print(f"{name:34} {med[name] * 1000:7.1f}ms {p90 * 1000:7.1f}ms")
+        print(f"{name:34} {med[name] * 1000:7.1f}ms {p90 * 1000:7.1f}ms {peak[name]:6.1f}MiB")
     print()
-    print(f"flora --help / python -c pass:                 "
-          f"{med['flora --help'] / med['python -c pass']:.2f}x")
-    print(f"flora round trip / python -c pass:             "
-          f"{med['flora start-generation --json'] / med['python -c pass']:.2f}x")
-    print(f"flora round trip / stdlib client round trip:   "
-          f"{med['flora start-generation --json'] / med['stdlib client round trip']:.2f}x"
-          "  (goal: within 2.5x)")
+    help_ratio = med["flora --help"] / med["python -c 'import click'"]
+    trip_ratio = med["flora start-generation --json"] / med["lean client round trip"]
+    print(f"flora --help / python -c 'import click':   {help_ratio:.2f}x  (goal: <= 1.5x)")
+    print(f"flora round trip / lean client:            {trip_ratio:.2f}x  (goal: <= 2.5x)")
+    print(f"flora peak memory:                         "
+          f"{peak['flora start-generation --json']:.1f} MiB  (goal: <= 35 MiB)")
 
 
 if __name__ == "__main__":

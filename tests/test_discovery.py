@@ -125,9 +125,9 @@ def test_unknown_workspace_is_not_found(sandbox: RunningSandbox) -> None:
 
 def test_jsonl_streams_pages_as_they_arrive() -> None:
     gate = threading.Event()
-    page1 = {"projects": [{"project_id": "prj_1", "name": "one", "workspace_id": "ws_1",
-                           "origin": None, "last_modified": None, "created_at": 1}],
-             "meta": {"next_cursor": "c2"}}
+    project = {"project_id": "prj_1", "name": "one", "workspace_id": "ws_1", "origin": None,
+               "last_modified": None, "created_at": 1}
+    page1: dict[str, Any] = {"projects": [project], "meta": {"next_cursor": "c2"}}
     page2 = {"projects": [{**page1["projects"][0], "project_id": "prj_2"}],
              "meta": {"next_cursor": None}}
     with scripted(Reply(200, page1), Reply(200, page2, gate=gate)) as server:
@@ -333,8 +333,8 @@ def test_lists_fill_the_cache_without_the_key(sandbox: RunningSandbox, tmp_path:
         assert os.stat(path.parent).st_mode & 0o077 == 0
     os.environ["FLORA_CACHE_DIR"] = str(tmp_path)
     try:
-        assert cache.read(sandbox.base_url, SECRET, "models")["models"][0]["model_id"] == (
-            "t2i-flux-2-pro")
+        cached = cache.read(sandbox.base_url, SECRET, "models")
+        assert cached is not None and cached["models"][0]["model_id"] == "t2i-flux-2-pro"
         assert cache.read(sandbox.base_url, "sk_test_other_key", "models") is None
         assert cache.read(sandbox.base_url, SECRET, "models", ttl=0) is None
     finally:

@@ -41,7 +41,8 @@ class Files:
         if not answers:
             return httpx.Response(404, text="no such file")
         answer = answers.pop(0) if len(answers) > 1 else answers[0]
-        return answer(request) if callable(answer) else answer
+        result: httpx.Response = answer(request) if callable(answer) else answer
+        return result
 
 
 @pytest.fixture
@@ -299,7 +300,7 @@ def test_a_length_mismatch_is_detected(client: FloraClient, files: Files, tmp_pa
 def test_a_correct_length_passes(client: FloraClient, files: Files, tmp_path: Path,
                                  notes: list[str]) -> None:
     url = f"{BASE}/files/{RUN}/output_1.png"
-    files.routes[url] = [png(**{"content-length": str(len(PNG))})]
+    files.routes[url] = [png(PNG, **{"content-length": str(len(PNG))})]
     report = downloader(client, tmp_path, notes).save_all([out("output_1", url)])
     assert report.error is None and report.files[0].bytes == len(PNG)
 

@@ -306,7 +306,7 @@ def test_fail_marker_is_deterministic_over_statuses(
     client: httpx.Client, sandbox: RunningSandbox
 ) -> None:
     created = client.post("/runs/generation", json=body(sandbox, prompt="[fail:timeout]")).json()
-    statuses = []
+    statuses: list[Any] = []
     while not statuses or statuses[-1] not in ("completed", "failed"):
         statuses.append(client.get(f"/runs/{created['run_id']}").json()["status"])
         time.sleep(0.005)

@@ -81,7 +81,7 @@ def _steer(case: Any) -> None:
                 body.pop("model")
 
 
-@runs_schema.parametrize()
+@runs_schema.parametrize()  # type: ignore[untyped-decorator,unused-ignore]
 @settings(
     max_examples=40,
     deadline=None,
@@ -92,7 +92,7 @@ def test_runs_api_conforms(case: Any) -> None:
     case.call_and_validate(headers=HEADERS, checks=CHECKS)
 
 
-@generations_schema.parametrize()
+@generations_schema.parametrize()  # type: ignore[untyped-decorator,unused-ignore]
 @settings(
     max_examples=40,
     deadline=None,

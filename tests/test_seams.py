@@ -95,3 +95,13 @@ def test_model_family_tables_are_one() -> None:
     assert not hasattr(validation, "FAMILY_HINTS")
     assert vocab.family_media_type("Text_To_Image") == "image"
     assert vocab.family_media_type("txt2vid") == "video"
+
+
+def test_new_idempotency_keys_are_uuid4() -> None:
+    import uuid
+
+    keys = {vocab.new_idempotency_key() for _ in range(200)}
+    assert len(keys) == 200
+    for key in keys:
+        parsed = uuid.UUID(key)
+        assert parsed.version == 4 and str(parsed) == key

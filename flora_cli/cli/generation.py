@@ -7,7 +7,6 @@ in `api.client`, formatting in `output`.
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from flora_cli.cli.waiting import (
     prepare_download_dir,
 )
 from flora_cli.optspec import OptionSpec
-from flora_cli.vocab import env_flag
+from flora_cli.vocab import env_flag, new_idempotency_key
 
 if TYPE_CHECKING:
     from flora_cli.batch.reader import Shard
@@ -111,7 +110,7 @@ def build_body(app: App, opts: GenerationOptions) -> dict[str, Any]:
 def run_generation(ctx: click.Context, endpoint: str, opts: GenerationOptions, *,
                    deprecated: bool) -> None:
     app = get_app(ctx)
-    idem = opts.idempotency_key or str(uuid.uuid4())
+    idem = opts.idempotency_key or new_idempotency_key()
     wait = check_wait_flags(ctx, wait=opts.wait, download=opts.download, text=opts.text)
     b.check_batch_flags(opts)
 
