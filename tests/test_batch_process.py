@@ -117,6 +117,7 @@ class StormServer:
                     status = 429 if n in server.storm else 201
                     server.log.append((time.monotonic(), server.in_flight, status))
                 time.sleep(0.02)
+                body: dict[str, Any]
                 if status == 429:
                     body = {"error": {"code": "rate_limited", "message": "Slow down."}}
                     headers = {"retry-after": "1"}
