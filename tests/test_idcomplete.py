@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import shlex
 import shutil
@@ -278,6 +279,93 @@ def test_tab_in_an_interactive_bash(sandbox: RunningSandbox, cache_dir: Path) ->
         # `--param du` completes to `duration=` with no space after it
         shown = send("--param du\t", b"duration=")
         assert "duration=" in shown and "duration= " not in shown, shown
+    finally:
+        proc.kill()
+        proc.wait(10)
+        os.close(master)
+
+
+# --- fish and zsh, for real (where installed) -------------------------------------------------
+
+
+def fish_complete(line: str, env: dict[str, str]) -> list[str]:
+    script = (f"source {shlex.quote(str(COMPLETIONS / FILES['fish']))}; "
+              f"complete -C {shlex.quote(line)}")
+    proc = subprocess.run(["fish", "--no-config", "-c", script], env=_env(**env),
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    return [x.split("\t")[0] for x in proc.stdout.splitlines()]
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_fish_completes_ids(sandbox: RunningSandbox, cache_dir: Path, warm: bool) -> None:
+    if warm:
+        cache.write(sandbox.base_url, SECRET, "models", MODELS_DOC)
+    env = account_env(sandbox.base_url)
+    models = fish_complete("flora runs start-generation --type video --model ", env)
+    assert sorted(models) == ["t2v-kling-2-1", "t2v-veo-3"]
+    assert fish_complete("flora generations create --model t2v-kling-2-1 --param du", env) == [
+        "duration="]
+    assert sorted(fish_complete("flora generations create --model t2v-kling-2-1 --param "
+                                "duration=", env)) == ["duration=10", "duration=5"]
+    assert fish_complete("flora projects list --workspace-id ws_b", env) == ["ws_broke"]
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+def test_zsh_completes_ids_on_a_terminal(sandbox: RunningSandbox, cache_dir: Path,
+                                         warm: bool) -> None:
+    if warm:
+        cache.write(sandbox.base_url, SECRET, "models", MODELS_DOC)
+    master, slave = pty.openpty()
+    env = _env(**account_env(sandbox.base_url), TERM="dumb", FLORA_CACHE_DIR=str(cache_dir))
+    proc = subprocess.Popen(["zsh", "-f", "-i"], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def send(data: str, done: bytes, seconds: float = 30) -> str:
+        nonlocal seen
+        seen = b""
+        os.write(master, data.encode())
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and done not in seen:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        return seen.decode(errors="replace")
+
+    def line(output: str) -> str:
+        """The last line as a terminal shows it (escape sequences dropped, \b and \r applied)."""
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output).split("\n")[-1]
+        cells: list[str] = []
+        pos = 0
+        for char in text:
+            if char == "\b":
+                pos = max(pos - 1, 0)
+            elif char == "\r":
+                pos = 0
+            else:
+                cells[pos:pos + 1] = [char]
+                pos += 1
+        return "".join(cells).rstrip()
+
+    try:
+        send(f"fpath=({COMPLETIONS} $fpath); autoload -Uz compinit; compinit -u; "
+             "PS1=READY\n", b"READY")
+        # one candidate: inserted with a space after it (the Z shows where the cursor is)
+        shown = send("flora runs start-generation --type video --model t2v-k\t", b"ling-2-1")
+        shown += send("Z", b"Z")
+        assert line(shown).endswith("--model t2v-kling-2-1 Z"), repr(shown)
+        # KEY= gets no space: the value follows the =
+        shown = send("\x15flora runs start-generation --model t2v-kling-2-1 --param du\t",
+                     b"ration=")
+        shown += send("Q", b"Q")
+        assert line(shown).endswith("--param duration=Q"), repr(shown)
     finally:
         proc.kill()
         proc.wait(10)

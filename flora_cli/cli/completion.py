@@ -122,7 +122,9 @@ _ZSH_SOURCE = """\
 }
 
 if [[ $zsh_eval_context[-1] == loadautofunc ]]; then
-    # autoloaded from $fpath: complete now
+    # autoloaded from $fpath: complete now, and let the next TABs call the function directly
+    # (the autoloaded body would otherwise run again and only register it: a dead TAB)
+    compdef %(complete_func)s %(prog_name)s
     %(complete_func)s "$@"
 else
     # sourced or eval'd: register for later
