@@ -7,13 +7,10 @@ to this Python (the virtual environment's bin/).
 from __future__ import annotations
 
 import os
-import pty
-import select
 import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from click.testing import CliRunner
 
 from flora_cli.cli import cli
 from flora_cli.cli.completion import SHELLS, completion_script
+from tests.pty_shell import pty_shell
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPLETIONS = ROOT / "completions"
@@ -257,33 +255,8 @@ def test_fish_keeps_a_description_with_commas() -> None:
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 def test_zsh_completes_the_four_types_when_autoloaded() -> None:
     # A real interactive zsh on a pseudo-terminal, with _flora autoloaded from $fpath.
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(["zsh", "-f", "-i"], stdin=slave, stdout=slave, stderr=slave,
-                            env=_env(TERM="dumb"), start_new_session=True)
-    os.close(slave)
-    seen = b""
-
-    def read_until(done: bytes, seconds: float) -> None:
-        nonlocal seen
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and done not in seen:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    seen += os.read(master, 65536)
-                except OSError:
-                    return
-
-    try:
-        os.write(master, f"fpath=({COMPLETIONS} $fpath); autoload -Uz compinit; "
-                         "compinit -u; PS1=READY\n".encode())
-        read_until(b"READY", 20)
-        seen = b""
-        os.write(master, b"flora runs start-generation --type \t")
-        read_until(b"text", 30)
-        listing = seen.decode(errors="replace")
+    with pty_shell(["zsh", "-f", "-i"], _env(TERM="dumb")) as shell:
+        shell.send(f"fpath=({COMPLETIONS} $fpath); autoload -Uz compinit; compinit -u; "
+                   "PS1=READY\n", b"READY", 20)
+        listing = shell.send("flora runs start-generation --type \t", b"text")
         assert all(t in listing for t in TYPES), listing
-    finally:
-        proc.kill()
-        proc.wait(10)
-        os.close(master)

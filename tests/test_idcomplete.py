@@ -7,10 +7,6 @@ test_completion.py). A scripted server that records requests shows when a TAB co
 from __future__ import annotations
 
 import json
-import os
-import pty
-import re
-import select
 import shlex
 import shutil
 import subprocess
@@ -24,6 +20,7 @@ from flora_cli import cache
 from flora_cli.sandbox.seed import MODEL_DOCS
 from flora_cli.sandbox.server import RunningSandbox
 from tests.cli_helpers import SECRET
+from tests.pty_shell import pty_shell, screen_line
 from tests.scripted_server import Reply, scripted
 from tests.test_completion import COMPLETIONS, FILES, _env, complete
 
@@ -243,46 +240,19 @@ def test_no_key_asks_nothing(cache_dir: Path) -> None:
 
 def test_tab_in_an_interactive_bash(sandbox: RunningSandbox, cache_dir: Path) -> None:
     cache.write(sandbox.base_url, SECRET, "models", MODELS_DOC)
-    master, slave = pty.openpty()
     env = _env(**account_env(sandbox.base_url), TERM="dumb", PS1="READY$ ",
                FLORA_CACHE_DIR=str(cache_dir))
-    proc = subprocess.Popen(["bash", "--norc", "--noprofile", "-i"], stdin=slave, stdout=slave,
-                            stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
-    seen = b""
-
-    def read_until(done: bytes, seconds: float) -> None:
-        nonlocal seen
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and done not in seen:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    seen += os.read(master, 65536)
-                except OSError:
-                    return
-
-    def send(data: str, done: bytes) -> str:
-        nonlocal seen
-        seen = b""
-        os.write(master, data.encode())
-        read_until(done, 30)
-        return seen.decode(errors="replace")
-
-    try:
-        send(f"source {shlex.quote(str(COMPLETIONS / FILES['bash']))}; bind 'set "
-             "bell-style none'\n", b"READY$ ")
+    with pty_shell(["bash", "--norc", "--noprofile", "-i"], env) as shell:
+        shell.send(f"source {shlex.quote(str(COMPLETIONS / FILES['bash']))}; bind 'set "
+                   "bell-style none'\n", b"READY$ ")
         # one candidate: bash completes it in place
-        shown = send("flora runs start-generation --type video --model t2v-k\t",
-                     b"t2v-kling-2-1 ")
+        shown = shell.send("flora runs start-generation --type video --model t2v-k\t",
+                           b"t2v-kling-2-1 ")
         assert "t2v-kling-2-1 " in shown, shown
         # `--param du` completes to `duration=` with no space after it
-        shown = send("--param du\t", b"duration=")
-        assert "duration=" in shown and "duration= " not in shown, shown
-    finally:
-        proc.kill()
-        proc.wait(10)
-        os.close(master)
+        shown = shell.send("--param du\t", b"duration=")
+        shown += shell.send("Q", b"Q")
+        assert screen_line(shown).endswith("--param duration=Q"), repr(shown)
 
 
 # --- fish and zsh, for real (where installed) -------------------------------------------------
@@ -318,55 +288,17 @@ def test_zsh_completes_ids_on_a_terminal(sandbox: RunningSandbox, cache_dir: Pat
                                          warm: bool) -> None:
     if warm:
         cache.write(sandbox.base_url, SECRET, "models", MODELS_DOC)
-    master, slave = pty.openpty()
     env = _env(**account_env(sandbox.base_url), TERM="dumb", FLORA_CACHE_DIR=str(cache_dir))
-    proc = subprocess.Popen(["zsh", "-f", "-i"], stdin=slave, stdout=slave, stderr=slave,
-                            env=env, start_new_session=True)
-    os.close(slave)
-    seen = b""
-
-    def send(data: str, done: bytes, seconds: float = 30) -> str:
-        nonlocal seen
-        seen = b""
-        os.write(master, data.encode())
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and done not in seen:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    seen += os.read(master, 65536)
-                except OSError:
-                    break
-        return seen.decode(errors="replace")
-
-    def line(output: str) -> str:
-        """The last line as a terminal shows it (escape sequences dropped, \b and \r applied)."""
-        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output).split("\n")[-1]
-        cells: list[str] = []
-        pos = 0
-        for char in text:
-            if char == "\b":
-                pos = max(pos - 1, 0)
-            elif char == "\r":
-                pos = 0
-            else:
-                cells[pos:pos + 1] = [char]
-                pos += 1
-        return "".join(cells).rstrip()
-
-    try:
-        send(f"fpath=({COMPLETIONS} $fpath); autoload -Uz compinit; compinit -u; "
-             "PS1=READY\n", b"READY")
+    with pty_shell(["zsh", "-f", "-i"], env) as shell:
+        shell.send(f"fpath=({COMPLETIONS} $fpath); autoload -Uz compinit; compinit -u; "
+                   "PS1=READY\n", b"READY")
         # one candidate: inserted with a space after it (the Z shows where the cursor is)
-        shown = send("flora runs start-generation --type video --model t2v-k\t", b"ling-2-1")
-        shown += send("Z", b"Z")
-        assert line(shown).endswith("--model t2v-kling-2-1 Z"), repr(shown)
-        # KEY= gets no space: the value follows the =
-        shown = send("\x15flora runs start-generation --model t2v-kling-2-1 --param du\t",
-                     b"ration=")
-        shown += send("Q", b"Q")
-        assert line(shown).endswith("--param duration=Q"), repr(shown)
-    finally:
-        proc.kill()
-        proc.wait(10)
-        os.close(master)
+        shown = shell.send("flora runs start-generation --type video --model t2v-k\t",
+                           b"ling-2-1")
+        shown += shell.send("Z", b"Z")
+        assert screen_line(shown).endswith("--model t2v-kling-2-1 Z"), repr(shown)
+        # a second TAB in the same shell works too; KEY= gets no space: the value follows
+        shown = shell.send("\x15flora runs start-generation --model t2v-kling-2-1 --param du\t",
+                           b"ration=")
+        shown += shell.send("Q", b"Q")
+        assert screen_line(shown).endswith("--param duration=Q"), repr(shown)
