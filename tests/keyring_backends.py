@@ -19,7 +19,7 @@ class JsonFileKeyring(KeyringBackend):
     """A working backend: `{service: {username: password}}` in the file named by
     FLORA_TEST_KEYRING_FILE, so a subprocess and the test see the same keyring."""
 
-    priority = 5  # type: ignore[assignment]
+    priority = 5  # type: ignore[assignment,unused-ignore]
 
     def _path(self) -> Path:
         return Path(os.environ[STORE_ENV])

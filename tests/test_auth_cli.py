@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from flora_cli.sandbox.server import RunningSandbox
-from tests.cli_helpers import SECRET, run, run_process
+from tests.cli_helpers import SECRET, Outcome, run, run_process
 from tests.scripted_server import Reply, scripted
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk_test_login0123456789wxyz"
 
 
-def hidden(out: object) -> object:
-    assert KEY not in out.stdout + out.stderr  # type: ignore[attr-defined]
+def hidden(out: Outcome) -> Outcome:
+    assert KEY not in out.stdout + out.stderr
     return out
 
 
@@ -244,7 +244,7 @@ def test_group_readable_credentials_refused_on_every_path(sandbox: RunningSandbo
 def test_key_file_and_headers_reach_the_server(tmp_path: Path) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(SECRET + "\n")
-    ws = {"workspaces": []}
+    ws: dict[str, list[Any]] = {"workspaces": []}
     with scripted(Reply(200, ws), Reply(200, ws)) as server:
         out = run(["--api-key-file", str(key_file), "--header", "X-Team: growth",
                    "--base-url", server.base_url, "workspaces", "list", "--debug"],
