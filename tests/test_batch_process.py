@@ -308,3 +308,21 @@ def test_live_display_process_has_no_traceback(sandbox: RunningSandbox, state: P
     rows = write_rows(tmp_path / "rows.jsonl", 5)
     out = run_process([*base_args(sandbox), "--from-file", str(rows), "--quiet"])
     assert out.exit_code == 0 and out.stderr == ""
+
+
+def test_a_profile_can_turn_the_ledger_off(sandbox: RunningSandbox, state: Path,
+                                           tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.toml").write_text("[profiles.default]\nledger = false\n")
+    monkeypatch.setenv("FLORA_CONFIG_DIR", str(config))
+    rows = write_rows(tmp_path / "rows.jsonl", 2)
+    out = run([*base_args(sandbox), "--from-file", str(rows)])
+    assert out.exit_code == 0, out.stderr
+    assert not (state / "ledger.db").exists()
+    monkeypatch.setenv("FLORA_CONFIG_DIR", str(tmp_path / "none"))
+    out = run([*base_args(sandbox), "--prompt", "x", "--json"])
+    assert out.exit_code == 0 and (state / "ledger.db").exists()
+    (doc,) = run(["runs", "history", "--json"]).json()
+    assert doc["profile"] == "default"

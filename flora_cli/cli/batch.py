@@ -99,8 +99,7 @@ def check_batch_flags(opts: GenerationOptions) -> None:
 
 
 def profile_of(app: App) -> str | None:
-    value = getattr(app.settings, "profile", None)
-    return value if isinstance(value, str) else None
+    return app.settings.profile
 
 
 def open_ledger(app: App) -> Ledger | None:
@@ -111,7 +110,7 @@ def open_ledger(app: App) -> Ledger | None:
     from flora_cli.batch.ledger import open_ledger as open_
 
     try:
-        return open_(profile_setting=getattr(app.settings, "ledger", None))
+        return open_(profile_setting=app.settings.ledger)
     except LedgerError as exc:
         raise UsageError(exc.message, code="ledger_unavailable") from None
 
@@ -146,7 +145,7 @@ def record_wait(app: App, run_id: str, doc: Mapping[str, Any],
     """What a wait observed (status, cost, error code, files) updates the run's ledger row."""
     from flora_cli.batch.ledger import LedgerError, RunUpdate, disabled, ledger_path
 
-    if disabled(profile_setting=getattr(app.settings, "ledger", None)):
+    if disabled(profile_setting=app.settings.ledger):
         return
     path = ledger_path()
     if not path.exists():
@@ -437,7 +436,7 @@ def history(app: App, *, limit: int, status: str | None, batch: str | None,
     from flora_cli.batch.ledger import LedgerError, disabled, ledger_path
     from flora_cli.batch.ledger import open_ledger as open_
 
-    if disabled(profile_setting=getattr(app.settings, "ledger", None)):
+    if disabled(profile_setting=app.settings.ledger):
         from flora_cli.output.notices import notice
 
         notice(app.settings, "note: the ledger is off (FLORA_NO_LEDGER or the profile's "
