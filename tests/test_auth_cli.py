@@ -381,3 +381,12 @@ def test_hidden_prompt_and_token_on_a_terminal(sandbox: RunningSandbox, cfg: Pat
     code, screen = on_tty(["--base-url", sandbox.base_url, "auth", "token"])
     assert code == 2 and b"refusing to print the API key to a terminal" in screen
     assert KEY.encode() not in screen
+
+
+def test_profile_names_complete(cfg: Path) -> None:
+    (cfg / "config.toml").write_text("[profiles.work]\n[profiles.ci]\n[profiles.wide]\n")
+    out = run_process(["config", "list", "--profile", "w"], env={
+        "_FLORA_COMPLETE": "bash_complete", "COMP_WORDS": "flora config list --profile w",
+        "COMP_CWORD": "4"})
+    assert out.exit_code == 0
+    assert [line.split(",")[-1] for line in out.stdout.split()] == ["wide", "work"]

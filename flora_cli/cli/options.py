@@ -72,6 +72,21 @@ def given_flags(ctx: click.Context) -> dict[str, Any]:
     return dict(ctx.find_root().meta.get(_META_KEY, {}))
 
 
+def _complete_profiles(ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[Any]:
+    """`--profile <TAB>`: the profiles of config.toml; nothing, silently, on any problem."""
+    from click.shell_completion import CompletionItem
+
+    from flora_cli.config.paths import config_paths
+    from flora_cli.config.profiles import load_config
+
+    try:
+        names = load_config(config_paths().config).known_profiles()
+    except Exception:
+        return []
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
 #: click details of the global options that are not plain strings.
 _GLOBAL_CLICK: dict[str, dict[str, Any]] = {
     "format": {"type": click.Choice(FORMATS, case_sensitive=False)},
@@ -81,6 +96,7 @@ _GLOBAL_CLICK: dict[str, dict[str, Any]] = {
     "quiet": {"is_flag": True, "default": None},
     "no_color": {"is_flag": True, "default": None},
     "sandbox": {"is_flag": True, "default": None},
+    "profile": {"shell_complete": _complete_profiles},
     "header": {"multiple": True},
     "insecure_http": {"is_flag": True, "default": None},
 }

@@ -26,10 +26,13 @@ def _backend() -> Any:
 
 
 def _why(exc: BaseException) -> str:
+    """One line about a backend's exception; anything shaped like a FLORA key is redacted."""
+    from flora_cli.redact import scrub
     from flora_cli.textsafe import clean_line
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return clean_line(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    return clean_line(scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__,
+                            None))
 
 
 def backend_name() -> str:
