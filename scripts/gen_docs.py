@@ -214,6 +214,22 @@ EXTRA_ENV: list[tuple[str, str, str | tuple[Path_, ...]]] = [
      "With --sandbox: how fast runs go in the embedded sandbox; a run takes its estimated "
      "time divided by this positive number." + _SPEED_DEFAULT,
      "sandbox"),
+    ("FLORA_CONFIG_DIR",
+     "Folder of config.toml (profiles and their settings) and credentials.toml (keys stored "
+     "outside the OS keyring, mode 0600). Default: the platform's config folder "
+     "($XDG_CONFIG_HOME/flora, ~/.config/flora).",
+     "profile"),
+    ("PYTHON_KEYRING_BACKEND",
+     "The keyring package's own choice of backend (a class path), like its keyringrc.cfg; "
+     "read only when a profile keeps its key in the keyring, and by auth login.",
+     "profile"),
+    ("FLORA_MODEL",
+     "Model endpoint ID used when --model is not given (below it: the profile's model).",
+     (("runs", "start-generation"), ("generations", "create"))),
+    ("FLORA_POLL_INTERVAL",
+     "Seconds between polls when --poll-interval is not given (below it: the profile's "
+     "poll_interval, then 2).",
+     (("runs", "start-generation"), ("generations", "create"), ("runs", "wait"))),
     ("FORCE_COLOR",
      "Set to use colour even when the output is not a terminal. NO_COLOR and --no-color win "
      "over it; TERM=dumb turns colour off too.",
@@ -241,12 +257,17 @@ SEE_ALSO: dict[Path_, list[Path_]] = {
     ("models", "get"): [("models", "list"), ("generations", "create")],
     ("workspaces", "list"): [("projects", "list")],
     ("projects", "list"): [("workspaces", "list"), ("generations", "create")],
+    ("auth", "login"): [("config", "list"), ("config", "set")],
+    ("config", "list"): [("auth", "status")],
 }
 
 #: Arguments have no help in click < 8.5: what to say about them, by parameter name.
 ARGUMENT_HELP: dict[str, str] = {
     "run_id": "The run's ID (run_…), as printed by runs start-generation.",
     "shell": "The shell to print the script for.",
+    "key": "A setting: base_url, workspace_id, project_id, model, format, timeout, "
+    "max_retries, poll_interval, ledger, or current_profile.",
+    "value": "The new value, checked like the matching flag.",
 }
 
 #: Commands whose global options change nothing; their page points to flora(1) for them.

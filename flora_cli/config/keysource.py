@@ -14,12 +14,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flora_cli.config import credentials, keystore
-from flora_cli.config.errors import InsecureCredentialsError, KeyFileError, KeyStoreError
-from flora_cli.config.paths import ConfigPaths
-from flora_cli.config.profiles import Profile
-from flora_cli.config.tomlio import MAX_FILE_BYTES
+from flora_cli.config.errors import KeyFileError, KeyStoreError
+
+if TYPE_CHECKING:
+    from flora_cli.config.paths import ConfigPaths
+    from flora_cli.config.profiles import Profile
+
+#: A key file larger than this is not a key file (the same bound as the config files).
+MAX_FILE_BYTES = 1 << 20
 
 API_KEY_ENV = "FLORA_API_KEY"
 API_KEY_FILE_ENV = "FLORA_API_KEY_FILE"
@@ -84,6 +88,8 @@ def _env(env: Mapping[str, str], name: str) -> str | None:
 
 def stored_key(profile: Profile, paths: ConfigPaths, notice: Notice) -> FoundKey:
     """The profile's stored key: the keyring when `key_store = "keyring"`, then the file."""
+    from flora_cli.config import credentials, keystore
+
     if profile.key_store == "keyring":
         try:
             key = keystore.get_key(profile.name)
@@ -92,10 +98,7 @@ def stored_key(profile: Profile, paths: ConfigPaths, notice: Notice) -> FoundKey
         else:
             if key is not None:
                 return FoundKey(key, f"profile {profile.name} (keyring)", "keyring")
-    try:
-        keys = credentials.read_keys(paths.credentials)
-    except InsecureCredentialsError:
-        raise
+    keys = credentials.read_keys(paths.credentials)
     key = (keys or {}).get(profile.name)
     if key is not None:
         return FoundKey(key, f"profile {profile.name} ({os.path.basename(paths.credentials)})",

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flora_cli.config.errors import ConfigError, UnknownProfileError
-from flora_cli.config.tomlio import read_toml
 
 #: The settings a profile may hold, in the order `config list` shows them.
 SETTING_KEYS: tuple[str, ...] = (
@@ -139,6 +138,8 @@ def load_config(path: str) -> ConfigFile:
     """The config file; one `stat` and nothing else when it does not exist."""
     if not os.path.lexists(path):
         return ConfigFile(path, False)
+    from flora_cli.config.tomlio import read_toml
+
     doc = read_toml(path, what="config file")
     if doc is None:
         return ConfigFile(path, False)
