@@ -1,6 +1,6 @@
 """Start-up and round-trip figures, each beside a baseline measured in the same run.
 
-    python bench/startup.py [--runs 20] [--lean ../shared/bench/lean_client.py]
+    python bench/startup.py [--runs 20] [--lean ../shared/bench/lean_client.py] [--before DIR]
 
 Measures wall time and peak memory (max RSS) of whole processes, interleaved so machine noise
 hits every command alike, and prints medians, p90 and the ratios against the baselines:
@@ -11,6 +11,11 @@ hits every command alike, and prints medians, p90 and the ratios against the bas
 against a local HTTP server on 127.0.0.1 (a separate process, the same for both clients).
 Peak memory goal: <= 35 MiB for flora. Run it with the Python of a venv made the README's
 way (`python3 -m venv X && X/bin/pip install .`), not an editable install.
+
+The flora commands run on the CI path: the key in the environment and no config file (an empty
+XDG_CONFIG_HOME). `--before DIR` (an earlier source tree: `git archive REV | tar -x -C DIR`)
+adds its two flora commands to the same interleaved loop and prints after/before ratios of
+wall and CPU time; both trees then run as `python -m flora_cli` with PYTHONPATH set to the tree.
 """
 
 from __future__ import annotations
@@ -62,8 +67,8 @@ LEAN_CLIENT = textwrap.dedent('''
 ''')
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MiB) of one run of `cmd`."""
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS in MiB, CPU seconds: user + system) of one run of `cmd`."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
@@ -74,7 +79,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     if proc.returncode != 0:
         raise SystemExit(f"{cmd} failed: {err.decode()[-500:]}")
     rss_kib = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss / 1024
-    return elapsed, rss_kib / 1024
+    return elapsed, rss_kib / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -82,13 +87,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--lean", type=Path,
                         default=Path(__file__).resolve().parents[2] / "shared/bench/lean_client.py")
+    parser.add_argument("--before", metavar="DIR", type=Path,
+                        help="an earlier flora source tree (git archive REV | tar -x -C DIR) "
+                        "whose two flora commands run in the same loop, for after/before ratios")
     args = parser.parse_args()
 
     py = sys.executable
     flora = [py, "-m", "flora_cli"]
     flora_bin = Path(py).with_name("flora")
-    if flora_bin.exists():
+    if flora_bin.exists() and args.before is None:
         flora = [str(flora_bin)]
+    # --before: both trees run as `python -m flora_cli` with PYTHONPATH set to the tree.
+    trees = {"": Path(__file__).resolve().parent.parent}
+    if args.before is not None:
+        trees[" (before)"] = args.before.resolve()
     with tempfile.TemporaryDirectory() as tmp:
         lean = args.lean
         if not lean.exists():
@@ -99,25 +111,36 @@ def main() -> None:
             assert server.stdout is not None
             port = int(server.stdout.readline())
             url = f"http://127.0.0.1:{port}/api/v1"
+            # The CI path: the key in the environment, no config file (an empty config dir),
+            # the ledger in a temp dir.
+            (Path(tmp) / "config").mkdir()
             env = {**os.environ, "FLORA_API_KEY": "sk_test_bench", "FLORA_BASE_URL": url,
-                   "FLORA_NO_DEPRECATION_WARNING": "1"}
-            commands = {
-                "python -c 'import click'": [py, "-c", "import click"],
-                "flora --help": [*flora, "--help"],
-                "lean client round trip": [py, str(lean)],
-                "flora start-generation --json": [
+                   "FLORA_NO_DEPRECATION_WARNING": "1", "XDG_CONFIG_HOME": f"{tmp}/config",
+                   "FLORA_STATE_DIR": f"{tmp}/state"}
+            env.pop("FLORA_CONFIG_DIR", None)
+            commands: dict[str, tuple[list[str], dict[str, str]]] = {
+                "python -c 'import click'": ([py, "-c", "import click"], env),
+                "lean client round trip": ([py, str(lean)], env),
+            }
+            for suffix, tree in trees.items():
+                tree_env = env if args.before is None else {**env, "PYTHONPATH": str(tree)}
+                subprocess.run([py, "-m", "compileall", "-q", str(tree / "flora_cli")],
+                               check=True, stdout=subprocess.DEVNULL)  # alike, whatever
+                commands["flora --help" + suffix] = ([*flora, "--help"], tree_env)
+                commands["flora start-generation --json" + suffix] = ([
                     *flora, "runs", "start-generation", "--json",
                     "--project-id", "prj_bench", "--workspace-id", "ws_bench",
-                    "--type", "image", "--prompt", "a ceramic mug"],
-            }
-            for cmd in commands.values():  # warm the OS caches once
-                timed(cmd, env)
+                    "--type", "image", "--prompt", "a ceramic mug"], tree_env)
+            for cmd, cmd_env in commands.values():  # warm the OS caches once
+                timed(cmd, cmd_env)
             samples: dict[str, list[float]] = {name: [] for name in commands}
+            cpu: dict[str, list[float]] = {name: [] for name in commands}
             peak: dict[str, float] = dict.fromkeys(commands, 0.0)
             for _ in range(args.runs):
-                for name, cmd in commands.items():
-                    wall, rss = timed(cmd, env)
+                for name, (cmd, cmd_env) in commands.items():
+                    wall, rss, used = timed(cmd, cmd_env)
                     samples[name].append(wall)
+                    cpu[name].append(used)
                     peak[name] = max(peak[name], rss)
         finally:
             server.terminate()
@@ -125,10 +148,12 @@ def main() -> None:
 
     med = {name: statistics.median(v) for name, v in samples.items()}
     print(f"{args.runs} runs each, interleaved; Python {sys.version.split()[0]}; {py}")
-    print(f"{'command':34} {'median':>9} {'p90':>9} {'peak RSS':>9}")
+    cpu_med = {name: statistics.median(v) for name, v in cpu.items()}
+    print(f"{'command':40} {'median':>9} {'p90':>9} {'cpu med':>9} {'peak RSS':>9}")
     for name, values in samples.items():
         p90 = sorted(values)[int(0.9 * (len(values) - 1))]
-        print(f"{name:34} {med[name] * 1000:7.1f}ms {p90 * 1000:7.1f}ms {peak[name]:6.1f}MiB")
+        print(f"{name:40} {med[name] * 1000:7.1f}ms {p90 * 1000:7.1f}ms "
+              f"{cpu_med[name] * 1000:7.1f}ms {peak[name]:6.1f}MiB")
     print()
     help_ratio = med["flora --help"] / med["python -c 'import click'"]
     trip_ratio = med["flora start-generation --json"] / med["lean client round trip"]
@@ -136,6 +161,13 @@ def main() -> None:
     print(f"flora round trip / lean client:            {trip_ratio:.2f}x  (goal: <= 2.5x)")
     print(f"flora peak memory:                         "
           f"{peak['flora start-generation --json']:.1f} MiB  (goal: <= 35 MiB)")
+    if args.before is not None:
+        for name in ("flora --help", "flora start-generation --json"):
+            after, before = med[name], med[name + " (before)"]
+            cpu_after, cpu_before = cpu_med[name], cpu_med[name + " (before)"]
+            print(f"{name + ' after / before:':43}{after / before:.3f}x "
+                  f"({(after - before) * 1000:+.1f} ms wall, "
+                  f"{(cpu_after - cpu_before) * 1000:+.1f} ms cpu)")
 
 
 if __name__ == "__main__":
