@@ -171,6 +171,13 @@ POLL_INTERVAL = spec("--poll-interval", metavar="SECONDS", default=2.0,
                      help="Seconds between polls while waiting (minimum 0.5).")
 WAIT_TIMEOUT = spec("--wait-timeout", metavar="SECONDS", default_text="no limit",
                     help="Give up waiting after this many seconds (exit 124; the run goes on).")
+POLL_PATIENCE = spec("--poll-patience", metavar="SECONDS", default=300.0,
+                     help="While waiting, ride through API outages (connection errors, "
+                     "timeouts, 408, 429, 5xx) for this long without one good poll; then exit 9 "
+                     "with the run id.")
+MAX_DOWNLOAD_SIZE = spec("--max-download-size", metavar="BYTES", default_text="4G",
+                         help="Stop a download that would pass this many bytes (suffixes k, M, "
+                         "G: powers of 1024).")
 DOWNLOAD = spec("--download", metavar="DIR",
                 help="Save every output into DIR as RUN_ID-OUTPUT_ID.EXT (created if needed; "
                 "existing files are kept, never overwritten). Implies --wait on the start "

@@ -77,8 +77,10 @@ def resolve_format(value: str | None, stdout_isatty: bool) -> str:
 
 
 def is_loopback_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    """127.0.0.0/8, ::1 and `localhost` exactly. Not `*.localhost`: resolving it takes a DNS
+    lookup, which may answer with any address."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost":
         return True
     import ipaddress
 
@@ -88,20 +90,55 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def _has_control(text: str) -> bool:
+    return any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+def check_api_key(key: str, source: str) -> str:
+    """The one check every API key passes, wherever it came from: surrounding whitespace is
+    dropped; whitespace inside, control characters or non-ASCII are a usage error naming
+    `source` (such a key cannot be sent in a header; it is never retried)."""
+    key = key.strip()
+    problem = None
+    if not key.isascii():
+        problem = "holds non-ASCII characters"
+    elif _has_control(key):
+        problem = "holds control characters"
+    elif any(c.isspace() for c in key):
+        problem = "holds whitespace"
+    if problem is not None:
+        raise UsageError(f"The API key from {source} {problem}; check how it was set (a stray "
+                         "newline or quote?).", code="invalid_api_key")
+    return key
+
+
 def check_base_url(url: str, source: str, *, insecure_http: bool = False) -> str:
     """`https://`, or `http://` to a loopback host only, so a key never travels in clear text.
 
-    With `insecure_http` a non-loopback `http://` URL passes here; `check_plain_http` then
-    allows it only for an `sk_test_` key.
+    No userinfo (it would be printed and turned into Basic auth), no query or fragment (they
+    would be joined into the wrong path), no control characters or whitespace. With
+    `insecure_http` a non-loopback `http://` URL passes here; `check_plain_http` then allows it
+    only for an `sk_test_` key.
     """
+    from flora_cli.textsafe import clean_line
+
+    shown = clean_line(url)
+    if _has_control(url) or any(c.isspace() for c in url):
+        raise UsageError(f"{source} holds control characters or whitespace: {shown!r}")
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError on a bad port
     except ValueError as exc:
-        raise UsageError(f"{source} is not a valid URL ({exc}): {url!r}") from None
+        raise UsageError(f"{source} is not a valid URL ({exc}): {shown!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"{source} must be an http(s) URL such as {DEFAULT_BASE_URL} "
-                         f"(got {url!r})")
+                         f"(got {shown!r})")
+    if "@" in parts.netloc:
+        raise UsageError(f"{source} must not hold a user name or password (user:pass@); "
+                         "the key is sent as a bearer token")
+    if parts.query or parts.fragment or url.rstrip("/").endswith(("?", "#")):
+        raise UsageError(f"{source} must not hold a query (?…) or a fragment (#…): "
+                         f"{shown!r}")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname) and not insecure_http:
         raise UsageError(
             f"{source} uses plain http:// to a non-loopback host ({parts.hostname}); the API key "
@@ -129,16 +166,6 @@ def check_plain_http(base_url: str, url_source: str, api_key: str | None,
         f"{url_source} is plain http:// to a non-loopback host and the key from {key_source} is "
         f"{kind}; such a key is never sent in clear text, --insecure-http or not. Use https://."
     )
-
-
-def check_api_key(key: str, source: str) -> str:
-    """A key as found in `source`; one with whitespace or control characters inside is exit 2
-    naming where it came from (never the key)."""
-    key = key.strip()
-    if any(ch.isspace() or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in key):
-        raise UsageError(f"the API key from {source} contains whitespace or control "
-                         "characters; check how it was copied")
-    return key
 
 
 def check_query(expression: str) -> None:

@@ -70,8 +70,8 @@ def parse_seconds(raw: str, *, minimum: float = 0.0, inclusive: bool = True) -> 
         value = float(text)
     except ValueError:
         raise ValueError(f"{raw!r} is not a number of seconds") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{raw!r} is not a finite number of seconds")
+    if not math.isfinite(value) or value > 1e9:
+        raise ValueError(f"{raw!r} is not a finite number of seconds (at most 1e9)")
     if value < minimum or (value == minimum and not inclusive):
         bound = "at least" if inclusive else "more than"
         raise ValueError(f"must be {bound} {minimum:g} seconds (got {text!r})")

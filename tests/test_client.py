@@ -305,9 +305,9 @@ def test_debug_trace_states_the_final_decision() -> None:
     script = Script(httpx.Response(400, json=envelope("input_validation_error")))
     with pytest.raises(errors.BadRequestError):
         post(make_client(script, trace=lines.append))
-    assert lines[-1] == "  not retrying: 400 is final"
+    assert lines[-1] == "  not retrying: HTTP 400 is final"
     lines.clear()
     script = Script(*[httpx.Response(503, json=envelope("x"))] * 2)
     with pytest.raises(errors.ServerError):
         post(make_client(script, trace=lines.append, max_retries=1))
-    assert lines[-1] == "  not retrying: 2 attempts made (--max-retries 1)"
+    assert lines[-1] == "  HTTP 503; not retrying: 2 attempts made (--max-retries 1)"

@@ -117,14 +117,17 @@ def test_existing_files_are_never_overwritten(sandbox: RunningSandbox, tmp_path:
     assert f"kept {path}" in again.stderr and "not overwritten" in again.stderr
     assert path.read_bytes() == original
 
-    # a file of the user's under that name is kept as it is
+    # a file of the user's under that name is kept as it is; it does not count as the
+    # output (another length): the output goes to the next free name
     path.write_bytes(b"my own file")
     third = run([*api(sandbox), "runs", "wait", run_id, "--download", str(tmp_path),
                  "--poll-interval", "0.5", "--json"])
     assert third.exit_code == 0
     assert path.read_bytes() == b"my own file"
-    assert third.json()["local_files"][0]["bytes"] == len(b"my own file")
-    assert listing(tmp_path) == [path.name]
+    second = path.with_name(path.stem + "-2" + path.suffix)
+    assert third.json()["local_files"][0] == {**saved, "path": str(second)}
+    assert second.read_bytes() == original
+    assert listing(tmp_path) == sorted([path.name, second.name])
 
 
 def test_download_in_pretty_lists_the_saved_files(sandbox: RunningSandbox,
@@ -290,7 +293,9 @@ def test_rerunning_after_a_failed_download_fetches_only_the_rest(tmp_path: Path)
         resumed = wait_download(srv, tmp_path)
     assert resumed.exit_code == 0, resumed.stderr
     assert [f["output_id"] for f in resumed.json()["local_files"]] == ["output_1", "output_2"]
-    assert len(srv.hits("/f/one.png")) == 1  # kept, not fetched again
+    # kept: asked again only for its length, not saved again
+    assert listing(tmp_path) == ["run_abc123-output_1.png", "run_abc123-output_2.png"]
+    assert (tmp_path / "run_abc123-output_1.png").read_bytes() == PNG
     assert (tmp_path / "run_abc123-output_2.png").read_bytes() == PNG[::-1]
 
 

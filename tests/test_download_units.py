@@ -207,19 +207,35 @@ def test_an_unsafe_output_id_stays_inside_the_directory(client: FloraClient, tmp
 # -- never overwriting ------------------------------------------------------------------
 
 
-def test_an_existing_file_is_kept_and_not_fetched(client: FloraClient, files: Files,
-                                                  tmp_path: Path, notes: list[str]) -> None:
+def test_an_existing_file_of_the_expected_length_is_kept(
+        client: FloraClient, files: Files, tmp_path: Path, notes: list[str]) -> None:
     url = f"{BASE}/files/{RUN}/output_1.png"
-    files.routes[url] = [png()]
+    files.routes[url] = [png(PNG, **{"content-length": str(len(PNG))})]
     existing = tmp_path / f"{RUN}-output_1.png"
-    existing.write_bytes(b"mine")
+    existing.write_bytes(b"m" * len(PNG))
     report = downloader(client, tmp_path, notes).save_all([out("output_1", url)])
     assert report.error is None
-    assert existing.read_bytes() == b"mine"
+    assert existing.read_bytes() == b"m" * len(PNG)
     assert report.files[0].to_document() == {"output_id": "output_1", "path": str(existing),
-                                             "bytes": 4}
-    assert files.requests == []
-    assert notes == [f"kept {existing} (4 bytes): it already exists, not overwritten"]
+                                             "bytes": len(PNG)}
+    assert listing(tmp_path) == [existing.name]
+    assert notes == [f"kept {existing} ({len(PNG) / 1000:.1f} kB): it already exists, "
+                     "not overwritten"]
+
+
+def test_a_stale_file_of_another_length_is_kept_but_not_counted(
+        client: FloraClient, files: Files, tmp_path: Path, notes: list[str]) -> None:
+    url = f"{BASE}/files/{RUN}/output_1.png"
+    files.routes[url] = [png(PNG, **{"content-length": str(len(PNG))})]
+    stale = tmp_path / f"{RUN}-output_1.png"
+    stale.write_bytes(b"old")
+    report = downloader(client, tmp_path, notes).save_all([out("output_1", url)])
+    assert report.error is None
+    assert stale.read_bytes() == b"old"  # never overwritten
+    fresh = tmp_path / f"{RUN}-output_1-2.png"
+    assert fresh.read_bytes() == PNG
+    assert report.files[0].to_document() == {"output_id": "output_1", "path": str(fresh),
+                                             "bytes": len(PNG)}
 
 
 def test_a_file_that_appears_during_the_download_is_not_replaced(
@@ -240,9 +256,11 @@ def test_a_file_that_appears_during_the_download_is_not_replaced(
     files.routes[url] = [racing]
     report = downloader(client, tmp_path, notes).save_all([out("output_1", url)])
     assert report.error is None
-    assert target.read_bytes() == b"written meanwhile"
-    assert report.files[0].bytes == len(b"written meanwhile")
-    assert listing(tmp_path) == [target.name]
+    assert target.read_bytes() == b"written meanwhile"  # never replaced
+    # local_files points at the real bytes, under the next free name
+    assert report.files[0].path == str(tmp_path / f"{RUN}-output_1-2.png")
+    assert report.files[0].bytes == len(PNG)
+    assert listing(tmp_path) == sorted([target.name, f"{RUN}-output_1-2.png"])
 
 
 # -- failures, retries ------------------------------------------------------------------
@@ -279,7 +297,7 @@ def test_a_broken_body_leaves_no_partial_file(client: FloraClient, files: Files,
     assert isinstance(err, errors.DownloadError)
     assert err.exit_code == 9 and err.code == "download_failed" and err.run_id == RUN
     assert "output_1" in err.message and "after 3 attempts" in err.message
-    assert "RemoteProtocolError" in err.message
+    assert "peer closed connection" in err.message
     assert err.error["output_id"] == "output_1"
     assert err.hint is None  # the CLI layer words the resume hint
     assert len(files.requests) == 3  # max_retries=2

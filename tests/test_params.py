@@ -103,7 +103,11 @@ def test_drop_one_newline_only_one(text: str) -> None:
 
 @given(st.text(max_size=50).filter(lambda s: not s.startswith(("@", "\\@")) and s != "-"))
 def test_read_source_literal(text: str) -> None:
-    assert read_source(text) == (text, "argument")
+    if "\x00" in text:  # SPEC §6.1: a NUL byte is refused
+        with pytest.raises(ParamError, match="NUL"):
+            read_source(text)
+    else:
+        assert read_source(text) == (text, "argument")
 
 
 def test_read_source_escape_stdin_and_file(tmp_path: Path) -> None:
@@ -155,7 +159,7 @@ def test_key_value_json_values(key: str, value: object) -> None:
 
 
 @given(st.text(alphabet=string.ascii_letters + "_", min_size=1, max_size=10),
-       st.text(max_size=20).filter(_not_json))
+       st.text(max_size=20).filter(_not_json).filter(lambda s: "\x00" not in s))
 def test_key_value_string_fallback(key: str, raw: str) -> None:
     assert parse_key_value(f"{key}={raw}") == (key, raw)
 
@@ -172,7 +176,7 @@ def test_key_value_splits_at_first_equals() -> None:
 
 @given(st.text(max_size=30))
 def test_model_id_whitespace_rule(value: str) -> None:
-    bad = not value or any(c.isspace() for c in value)
+    bad = not value or any(c.isspace() for c in value) or "\x00" in value
     if bad:
         with pytest.raises(ParamError):
             parse_model_id(value)

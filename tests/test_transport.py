@@ -7,6 +7,7 @@ import ssl
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli_helpers import SECRET, run
@@ -50,11 +51,29 @@ def test_tls_is_verified_and_ssl_cert_file_honoured(self_signed: tuple[Path, Pat
     assert len(srv.requests) == 1  # the unverified attempt sent nothing over HTTP
 
 
-def test_http_proxy_from_environment_is_used() -> None:
-    with scripted(Reply(201, RUN_CREATED)) as proxy:
+def test_loopback_is_never_proxied() -> None:
+    """SPEC §2: HTTP_PROXY pointing elsewhere cannot carry a loopback request (and its key)
+    off the machine: the API answers directly, the proxy sees nothing."""
+    with scripted(Reply(201, RUN_CREATED)) as api, scripted(Reply(201, RUN_CREATED)) as proxy:
         proxy_url = proxy.base_url.removesuffix("/api/v1")
-        out = run(["--api-key", SECRET, "--base-url", "http://127.0.0.1:9/api/v1", *START],
-                  env={"HTTP_PROXY": proxy_url})
+        out = run(["--api-key", SECRET, "--base-url", api.base_url, *START],
+                  env={"HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url,
+                       "ALL_PROXY": proxy_url})
     assert out.exit_code == 0, out.stderr
-    # the proxy received the request in absolute form, for the API's URL
-    assert proxy.requests[0].path == "http://127.0.0.1:9/api/v1/runs/generation"
+    assert proxy.requests == []
+    assert len(api.requests) == 1
+    assert api.requests[0].headers["authorization"] == f"Bearer {SECRET}"
+
+
+def test_environment_proxies_are_honoured_for_other_hosts(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from flora_cli.api.client import FloraClient
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
+    client = FloraClient(api_key=SECRET, base_url="https://api.example.test/api/v1")
+    http = client.http_for("https://api.example.test/api/v1/runs/x")
+    transport = http._transport_for_url(httpx.URL("https://api.example.test/api/v1/runs/x"))
+    assert transport is not http._transport  # the proxy's transport
+    loop = client.http_for("https://127.0.0.1:8443/api/v1/runs/x")
+    assert loop._transport_for_url(httpx.URL("https://127.0.0.1:8443/x")) is loop._transport
+    client.close()

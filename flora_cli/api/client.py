@@ -1,19 +1,30 @@
-"""The thin HTTP client: the one module that imports httpx.
+"""The HTTP client: the one module that imports httpx, and THE one transport loop (SPEC §6, §6.1).
 
-One `request()` loop sends, retries per `retry.py`, wraps httpx's exceptions into the project's
-own once (`raise … from err`), and maps error statuses through `errors.error_for_status`.
+Every exchange — the POST that starts a run, each poll, each list call, each download — goes
+through `FloraClient._loop`:
+
+    for retries_done in range(max_retries + 1): one attempt, then decide
+
+An attempt owns a whole deadline (`--timeout` bounds connect + headers + body together, not each
+socket read), reads the body under a size cap with bounded decompression, and maps httpx's
+exceptions to the project's own once. API calls follow no redirects; downloads follow at most 5,
+resolved per RFC 3986 against the URL that answered, http/https only, never https → http, the key
+only to the API's own origin. A hard `deadline` (`--wait-timeout`) bounds everything, retry
+waits included. Loopback hosts are never proxied.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 # httpx's package __init__ imports its own command-line tool (httpx._main), which pulls in
@@ -22,15 +33,20 @@ from urllib.parse import urlsplit
 if "httpx" not in sys.modules:  # pragma: no branch
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
+import httpcore
 import httpx
 
 from flora_cli import __version__
 from flora_cli.api import errors, retry
+from flora_cli.api.body import MAX_JSON_BYTES, BodyError, Decoder, decode_json
 from flora_cli.redact import redact_headers
+from flora_cli.settings import is_loopback_host
+from flora_cli.textsafe import clean_line
 
 Trace = Callable[[str], None]
 #: Sees every response's status and (lower-cased) headers, retried ones included.
 Observer = Callable[[int, Mapping[str, str]], None]
+T = TypeVar("T")
 # `platform` costs a millisecond or two at start; os.uname() says the same (Windows: sys).
 _OS = os.uname().sysname if hasattr(os, "uname") else ("Windows" if sys.platform == "win32"
                                                          else sys.platform)
@@ -38,19 +54,126 @@ USER_AGENT = (
     f"flora-cli/{__version__} (Python {sys.version_info.major}.{sys.version_info.minor}; {_OS})"
 )
 _BODY_TRACE_LIMIT = 4000
+#: Downloads follow at most this many redirects.
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: A download slower than this (bytes/s) for --timeout seconds fails the attempt (curl's
+#: --speed-limit / --speed-time).
+MIN_DOWNLOAD_RATE = 1024
+#: --max-download-size default: 4 GiB.
+DEFAULT_MAX_DOWNLOAD = 4 * 1024 ** 3
+#: While polling, backoff between tries grows to at most this many seconds.
+MAX_POLL_BACKOFF = 30.0
+
+
+# -- origins and URLs --------------------------------------------------------------------
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with default ports filled in, for same-origin checks."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    """(scheme, host, port) with default ports filled in, for same-origin checks.
+
+    A URL that does not parse (a port of 99999, …) has an origin equal to no other.
+    """
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:
+        return ("invalid", url, None)
     return scheme, (parts.hostname or "").lower(), port
+
+
+def has_scheme(url: str) -> str | None:
+    """The scheme of an absolute URL (lower case), None for a path."""
+    scheme = urlsplit(url).scheme
+    return scheme.lower() if scheme and ":" in url else None
+
+
+# -- deadlines on every socket operation --------------------------------------------------
+
+#: The monotonic time the current attempt must end by (None: no deadline). A context variable,
+#: so each thread (a batch runs several) has its own.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("flora_deadline",
+                                                                         default=None)
+
+
+def _bounded(timeout: float | None, exc: type[Exception]) -> float | None:
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise exc("the attempt's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read/write is bounded by the attempt's deadline, so a
+    server trickling one byte a second cannot stretch an attempt past it."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(
+            ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_tcp(
+            host, port, _bounded(timeout, httpcore.ConnectTimeout), local_address,
+            socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(
+            path, _bounded(timeout, httpcore.ConnectTimeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _install_deadlines(client: httpx.Client) -> None:
+    """Wrap the network backend of every connection pool of `client` (direct and proxied).
+
+    httpx builds its pools itself and offers no parameter for this; the attribute has been
+    stable through httpcore 1.x, and tests/hostile pins the behaviour (a trickling server is
+    cut at the deadline), so a change shows up as a failing test, not a silent hang.
+    """
+    transports: list[Any] = [client._transport, *client._mounts.values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+
+
+# -- what the loop hands back ------------------------------------------------------------
 
 
 @dataclass
 class APIResponse:
-    """A successful response, kept as received: `content` is the body's exact bytes."""
+    """A successful response, kept as received: `content` is the body's exact bytes
+    (after any Content-Encoding was undone)."""
 
     status: int
     headers: dict[str, str]
@@ -60,6 +183,36 @@ class APIResponse:
     attempts: int = 1
     replayed: bool = False
     idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ResponseHead:
+    """A download's response before its body: what naming the file needs."""
+
+    status: int
+    url: str  # the URL that answered (after redirects)
+    headers: dict[str, str]
+    content_length: int | None  # of the decoded body; None when unknown
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """One retry about to happen: the facts a notice is made of."""
+
+    reason: str  # "rate limited (429)", "HTTP 503", "connection failed", "timed out"
+    delay: float
+    next_attempt: int
+    max_attempts: int | None  # None while polling (retried until --poll-patience)
+    outage_start: bool  # the first retry of this request
+
+    def describe(self) -> str:
+        """`rate limited (429); retrying in 60 s, attempt 2 of 3`."""
+        wait = f"{self.delay:.0f} s" if self.delay >= 10 else f"{self.delay:.1f} s"
+        if self.max_attempts is None:
+            return f"{self.reason}; retrying in {wait} (attempt {self.next_attempt})"
+        return (f"{self.reason}; retrying in {wait}, attempt {self.next_attempt} of "
+                f"{self.max_attempts}")
 
 
 @dataclass
@@ -82,6 +235,19 @@ class PreparedRequest:
         return doc
 
 
+class _Attempt(Exception):
+    """One attempt failed; `failure` is the error to report if no retry follows."""
+
+    def __init__(self, failure: errors.FloraError, *, retryable: bool, reason: str,
+                 asked: float | None = None, reached: bool = True) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.retryable = retryable
+        self.reason = reason
+        self.asked = asked  # a server-asked delay (retry-after), if any
+        self.reached = reached  # the request may have reached the server
+
+
 @dataclass
 class FloraClient:
     api_key: str
@@ -93,14 +259,32 @@ class FloraClient:
     transport: httpx.BaseTransport | None = None
     #: Extra headers (--header, FLORA_CUSTOM_HEADERS), sent to the API's own origin only.
     headers: tuple[tuple[str, str], ...] = ()
-    _clients: dict[str, httpx.Client] = field(default_factory=dict, init=False, repr=False)
+    #: Called before each retry wait (a notice on stderr, unless --quiet).
+    on_retry: Callable[[RetryEvent], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+    _clients: dict[tuple[bool, str], httpx.Client] = field(default_factory=dict, init=False,
+                                                            repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        problem = key_problem(self.api_key)
+        if problem is not None:
+            raise errors.UsageError(f"The API key {problem}.", code="invalid_api_key")
 
     # -- building requests -------------------------------------------------------------
 
     def url_for(self, path: str) -> str:
-        """`{base}{path}`: the base URL's path is kept (…/api/v1 + /runs/generation)."""
-        if path.startswith(("http://", "https://")):
+        """`{base}{path}`: the base URL's path is kept (…/api/v1 + /runs/generation).
+
+        An absolute http(s) URL (any case) is taken as it is; any other scheme is refused,
+        never joined under the base URL as if it were a path.
+        """
+        scheme = has_scheme(path)
+        if scheme in ("http", "https"):
             return path
+        if scheme is not None:
+            raise errors.InvalidResponseError(
+                f"refused to request a {clean_line(scheme)}: URL; only http and https are used")
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
     def same_origin(self, url: str) -> bool:
@@ -120,7 +304,8 @@ class FloraClient:
             from urllib.parse import urlencode
 
             url += ("&" if "?" in url else "?") + urlencode(params)
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT,
+                   "Accept-Encoding": "gzip, deflate"}
         # The key, and the person's extra headers, only ever go to the API's own origin.
         if self.same_origin(url):
             headers.update(self.headers)
@@ -131,29 +316,44 @@ class FloraClient:
             headers["Idempotency-Key"] = idempotency_key
         return PreparedRequest(method, url, headers, body)
 
-    # -- sending ------------------------------------------------------------------------
+    # -- httpx clients -----------------------------------------------------------------
 
     def http_for(self, url: str) -> httpx.Client:
-        """The httpx client for a URL: one for http:// and one for https:// URLs.
+        """The httpx client for a URL: per scheme, and apart for loopback hosts.
 
-        A verifying SSL context loads the CA bundle (~30 ms), so it is built only when an
-        https:// URL is first requested: a command that talks to the sandbox or another loopback
-        http:// API never pays for it. https:// always gets httpx's verifying default (certifi,
-        or SSL_CERT_FILE / SSL_CERT_DIR). Proxies come from the environment (trust_env).
+        Loopback hosts are never proxied (Go's net/http rule): their client ignores proxy
+        variables, so HTTP_PROXY cannot carry a key off the machine. Other hosts honour the
+        environment's proxies and CA bundle. A verifying SSL context loads the CA bundle
+        (~30 ms), so it is built only when an https:// URL is first requested.
         """
-        scheme = "http" if self.transport is None and url.startswith("http://") else "https"
-        client = self._clients.get(scheme)
+        parts = urlsplit(url)
+        scheme = "https" if parts.scheme.lower() == "https" else "http"
+        loopback = is_loopback_host(parts.hostname or "")
+        key = (loopback, scheme)
+        if self.transport is not None:
+            key = (False, "mock")
+        with self._lock:  # one FloraClient may serve several threads (a batch)
+            return self._http_for(key, scheme, loopback)
+
+    def _http_for(self, key: tuple[bool, str], scheme: str, loopback: bool) -> httpx.Client:
+        client = self._clients.get(key)
         if client is None:
-            # Plain http:// never negotiates TLS, unless through an https:// proxy: then verify.
-            verify = scheme == "https" or _proxy_configured()
-            client = httpx.Client(
-                timeout=httpx.Timeout(self.timeout),
-                transport=self.transport,
-                follow_redirects=False,
-                verify=verify,
-                trust_env=True,
-            )
-            self._clients[scheme] = client
+            timeout = httpx.Timeout(self.timeout)
+            if self.transport is not None:
+                client = httpx.Client(timeout=timeout, transport=self.transport,
+                                      follow_redirects=False, trust_env=False)
+            elif loopback:
+                verify: Any = httpx.create_ssl_context(trust_env=True) if scheme == "https" \
+                    else False
+                client = httpx.Client(timeout=timeout, follow_redirects=False, verify=verify,
+                                      trust_env=False)
+            else:
+                # Plain http:// never negotiates TLS, unless through an https:// proxy.
+                client = httpx.Client(timeout=timeout, follow_redirects=False,
+                                      verify=scheme == "https" or _proxy_configured(),
+                                      trust_env=True)
+            _install_deadlines(client)
+            self._clients[key] = client
         return client
 
     def close(self) -> None:
@@ -167,9 +367,11 @@ class FloraClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- tracing -----------------------------------------------------------------------
+
     def _trace(self, line: str) -> None:
         if self.trace is not None:
-            self.trace(line)
+            self.trace(clean_line(line))
 
     def _trace_request(self, req: PreparedRequest, attempt: int, content: bytes | None) -> None:
         if self.trace is None:
@@ -180,111 +382,135 @@ class FloraClient:
         if content:
             self._trace(f"> {content.decode('utf-8', 'replace')[:_BODY_TRACE_LIMIT]}")
 
-    def _trace_response(self, resp: httpx.Response, elapsed: float) -> None:
+    def _trace_head(self, resp: httpx.Response, elapsed: float) -> None:
         if self.trace is None:
             return
         self._trace(f"< {resp.status_code} {resp.reason_phrase}  ({elapsed * 1000:.0f} ms)")
         for name, value in redact_headers(dict(resp.headers)).items():
             self._trace(f"< {name}: {value}")
-        if resp.content:
-            self._trace(f"< {resp.content.decode('utf-8', 'replace')[:_BODY_TRACE_LIMIT]}")
 
-    def send(self, req: PreparedRequest, *, gate: Callable[[], None] | None = None,
+    def _trace_body(self, content: bytes) -> None:
+        if self.trace is not None and content:
+            self._trace(f"< {content[:_BODY_TRACE_LIMIT].decode('utf-8', 'replace')}")
+
+    # -- THE loop ----------------------------------------------------------------------
+
+    def _loop(
+        self,
+        attempt_fn: Callable[[int, float | None], T],
+        *,
+        what: str,
+        idem: str | None,
+        deadline: float | None,
+        patience: float | None,
+        first_trace: Callable[[int], None] | None = None,
+    ) -> T:
+        """Run `attempt_fn(attempt, attempt_deadline)` until it returns, retrying per policy.
+
+        `patience` (polling): retry connection errors, timeouts, 408, 429 and 5xx with backoff
+        up to MAX_POLL_BACKOFF until `patience` seconds pass without a good answer. Otherwise
+        `max_retries` bounds the retries. `deadline` (monotonic) bounds everything: when it
+        passes, WaitTimeoutError.
+        """
+        budget = self.max_retries if patience is None else sys.maxsize - 1
+        maybe_reached = False
+        first_failure_at: float | None = None
+        for retries_done in range(budget + 1):
+            attempt = retries_done + 1
+            self._check_deadline(deadline, what)
+            start = self.clock()
+            attempt_deadline = start + self.timeout
+            if deadline is not None:
+                attempt_deadline = min(attempt_deadline, deadline)
+            if first_trace is not None:
+                first_trace(attempt)
+            try:
+                return attempt_fn(attempt, attempt_deadline)
+            except _Attempt as failed:
+                failure = failed.failure
+                failure.attempts = attempt  # hints say "it was retried" only when it was
+                self._check_deadline(deadline, what, cause=failure)
+                if (maybe_reached and isinstance(failure, errors.IdempotencyConflictError)
+                        and failure.code == "idempotency_duplicate"):
+                    raise _lost_response(failure, idem, attempt) from None
+                if not failed.retryable:
+                    self._trace(f"  not retrying: {failed.reason} is final")
+                    raise failure from failure.__cause__
+                now = self.clock()
+                if first_failure_at is None:
+                    first_failure_at = now
+                if patience is None:
+                    if failed.asked is not None and failed.asked > retry.MAX_SERVER_DELAY:
+                        self._trace(f"  not retrying: the server asked for {failed.asked:.0f} s "
+                                    "(> 60 s)")
+                        failure.retry_after = failed.asked
+                        failure.exit_code = errors.EXIT_RATE_LIMITED
+                        raise failure from failure.__cause__
+                    if retries_done >= self.max_retries:
+                        self._trace(f"  {failed.reason}; not retrying: {attempt} attempt"
+                                    f"{'s' if attempt != 1 else ''} made (--max-retries "
+                                    f"{self.max_retries})")
+                        raise failure from failure.__cause__
+                    delay = failed.asked if failed.asked is not None else retry.backoff(
+                        retries_done)
+                else:
+                    left = first_failure_at + patience - now
+                    if left <= 0:
+                        self._trace(f"  {failed.reason}; not retrying: no good answer for "
+                                    f"{patience:g} s (--poll-patience)")
+                        raise failure from failure.__cause__
+                    delay = failed.asked if failed.asked is not None else retry.backoff(
+                        retries_done, cap=MAX_POLL_BACKOFF)
+                    delay = min(delay, left)
+                maybe_reached = maybe_reached or failed.reached
+                if deadline is not None and now + delay >= deadline:
+                    self._trace(f"  {failed.reason}; the wait deadline comes first")
+                    self.sleep(max(0.0, deadline - now))
+                    self._check_deadline(deadline, what, cause=failure, force=True)
+                self._trace(f"  {failed.reason}; retrying in {delay:.2f} s")
+                if self.on_retry is not None and (delay > 2 or patience is not None):
+                    self.on_retry(RetryEvent(
+                        reason=failed.reason, delay=delay, next_attempt=attempt + 1,
+                        max_attempts=None if patience is not None else self.max_retries + 1,
+                        outage_start=retries_done == 0))
+                self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_deadline(self, deadline: float | None, what: str, *,
+                        cause: errors.FloraError | None = None, force: bool = False) -> None:
+        if deadline is None or (self.clock() < deadline and not force):
+            return
+        err = errors.WaitTimeoutError(f"The wait deadline passed while {what}.")
+        if cause is not None:
+            err.__cause__ = cause
+        raise err
+
+    # -- API exchanges -----------------------------------------------------------------
+
+    def send(self, req: PreparedRequest, *, deadline: float | None = None,
+             patience: float | None = None, gate: Callable[[], None] | None = None,
              observe: Observer | None = None) -> APIResponse:
         """Send with retries. Returns a 2xx response or raises a FloraError.
 
-        `gate` runs before every attempt (a batch's shared pause blocks there); `observe`
-        sees every response's status and headers (a batch's limiter learns of each 429).
+        `gate()` is called before each attempt (a batch's shared pause); `observe(status,
+        headers)` after each response's head (a batch's rate limiter sees every 429).
         """
-        content = (
-            json.dumps(req.body, ensure_ascii=False).encode("utf-8")
-            if req.body is not None
-            else None
-        )
+        try:
+            content = (json.dumps(req.body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+                       if req.body is not None else None)
+        except (ValueError, UnicodeEncodeError) as exc:
+            raise errors.UsageError(f"The request body is not valid JSON text: {exc}") from None
         idem = req.headers.get("Idempotency-Key")
-        # Set when an earlier attempt may have reached the server (no answer, or a 5xx).
-        maybe_reached = False
-        attempt = 0
-        while True:
-            attempt += 1
-            retries_done = attempt - 1
-            can_retry = retries_done < self.max_retries
+
+        def attempt(number: int, attempt_deadline: float | None) -> APIResponse:
             if gate is not None:
                 gate()
-            self._trace_request(req, attempt, content)
-            started = time.monotonic()
-            try:
-                resp = self.http_for(req.url).request(req.method, req.url, headers=req.headers,
-                                                      content=content)
-            except httpx.TimeoutException as exc:
-                failure: errors.FloraError = errors.APITimeoutError(
-                    f"The request timed out after {self.timeout:g} s: {req.method} {req.url}",
-                    idempotency_key=idem,
-                    attempts=attempt,
-                )
-                failure.__cause__ = exc
-            except httpx.TransportError as exc:
-                failure = errors.APIConnectionError(
-                    f"Could not reach the API at {req.url}: {exc or type(exc).__name__}",
-                    idempotency_key=idem,
-                    attempts=attempt,
-                )
-                failure.__cause__ = exc
-            else:
-                elapsed = time.monotonic() - started
-                self._trace_response(resp, elapsed)
-                headers = {k.lower(): v for k, v in resp.headers.items()}
-                if observe is not None:
-                    observe(resp.status_code, headers)
-                request_id = headers.get("request-id")
-                if 200 <= resp.status_code < 300:
-                    return APIResponse(
-                        status=resp.status_code,
-                        headers=headers,
-                        content=resp.content,
-                        data=_decode_json(resp, request_id, idem),
-                        request_id=request_id,
-                        attempts=attempt,
-                        replayed=headers.get("idempotent-replayed", "").lower() == "true",
-                        idempotency_key=idem,
-                    )
-                body = _try_json(resp.content)
-                asked_delay = retry.parse_retry_after(headers)
-                failure = errors.error_for_status(
-                    resp.status_code, body, request_id=request_id, idempotency_key=idem,
-                    attempts=attempt, retry_after=asked_delay,
-                    max_server_delay=retry.MAX_SERVER_DELAY,
-                )
-                if retry.should_retry(resp.status_code, headers):
-                    delay, asked = retry.retry_delay(retries_done, headers)
-                    if asked and delay > retry.MAX_SERVER_DELAY:
-                        self._trace(f"  not retrying: the server asked for {delay:.0f} s (> 60 s)")
-                        raise failure
-                    if can_retry:
-                        maybe_reached = maybe_reached or resp.status_code >= 500
-                        self._trace(f"  retrying in {delay:.2f} s ({resp.status_code})")
-                        self.sleep(delay)
-                        continue
-                    self._trace(f"  not retrying: {attempt} attempts made (--max-retries "
-                                f"{self.max_retries})")
-                    raise failure
-                if (
-                    maybe_reached
-                    and isinstance(failure, errors.IdempotencyConflictError)
-                    and failure.code == "idempotency_duplicate"
-                ):
-                    raise _lost_response(failure, idem, attempt) from None
-                self._trace(f"  not retrying: {resp.status_code} is final")
-                raise failure
-            # No response: connection error or timeout.
-            if can_retry:
-                maybe_reached = True
-                delay = retry.backoff(retries_done)
-                self._trace(f"  {failure.message}; retrying in {delay:.2f} s")
-                self.sleep(delay)
-                continue
-            self._trace(f"  {failure.message}; not retrying: {attempt} attempts made")
-            raise failure
+            self._trace_request(req, number, content)
+            return self._api_attempt(req, content, idem, number, attempt_deadline, patience,
+                                     observe)
+
+        return self._loop(attempt, what=f"{req.method} {req.url}", idem=idem,
+                          deadline=deadline, patience=patience)
 
     def request(
         self,
@@ -294,52 +520,348 @@ class FloraClient:
         body: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         params: dict[str, str] | None = None,
+        deadline: float | None = None,
+        patience: float | None = None,
         gate: Callable[[], None] | None = None,
         observe: Observer | None = None,
     ) -> APIResponse:
-        """Send one API request through the retry loop; `params` become the query string."""
+        """Send one API request through the transport loop; `params` become the query string.
+
+        `deadline`: a monotonic time that bounds every attempt and retry wait (WaitTimeoutError
+        when it passes). `patience`: retry like a poll (see `_loop`). `gate`/`observe`: see
+        `send`.
+        """
         return self.send(self.prepare(method, path, body=body, idempotency_key=idempotency_key,
-                                      params=params), gate=gate, observe=observe)
+                                      params=params), deadline=deadline, patience=patience,
+                         gate=gate, observe=observe)
+
+    def _api_attempt(self, req: PreparedRequest, content: bytes | None, idem: str | None,
+                     number: int, attempt_deadline: float | None,
+                     patience: float | None,
+                     observe: Observer | None = None,
+                     ) -> APIResponse:
+        token = _DEADLINE.set(attempt_deadline)
+        try:
+            with self._transport_errors(req.url, idem):
+                http = self.http_for(req.url)
+                request = http.build_request(req.method, req.url, headers=req.headers,
+                                             content=content)
+                started = self.clock()
+                resp = http.send(request, stream=True, follow_redirects=False)
+                try:
+                    self._trace_head(resp, self.clock() - started)
+                    status, headers, request_id = _head(resp, idem)
+                    if observe is not None:
+                        observe(status, headers)
+                    try:
+                        body = _read_all(resp, MAX_JSON_BYTES, attempt_deadline, self.clock)
+                    except BodyError as exc:
+                        if 200 <= status < 300 or not exc.too_large:
+                            raise _Attempt(errors.InvalidResponseError(
+                                f"The API's answer ({status}) could not be read: {exc.reason}.",
+                                http_status=status, request_id=request_id,
+                                idempotency_key=idem), retryable=False,
+                                reason="an unreadable body") from None
+                        body = b""
+                finally:
+                    resp.close()
+        finally:
+            _DEADLINE.reset(token)
+        self._trace_body(body)
+        if 200 <= status < 300:
+            try:
+                data = decode_json(body)
+            except ValueError as exc:
+                ctype = headers.get("content-type", "")
+                raise _Attempt(errors.InvalidResponseError(
+                    f"The API answered {status} with a body that is not plain JSON "
+                    f"(content-type {clean_line(ctype[:60]) or 'missing'}): {exc}.",
+                    http_status=status, request_id=request_id, idempotency_key=idem),
+                    retryable=False, reason="a body that is not JSON") from None
+            return APIResponse(
+                status=status, headers=headers, content=body, data=data,
+                request_id=request_id, attempts=number,
+                replayed=headers.get("idempotent-replayed", "").lower() == "true",
+                idempotency_key=idem)
+        try:
+            error_body: Any = decode_json(body) if body else None
+        except ValueError:
+            error_body = None
+        if patience is not None:
+            retryable = status in (408, 429) or 500 <= status <= 599
+        else:
+            retryable = retry.should_retry(status, headers)
+        asked = retry.parse_retry_after(headers) if retryable else None
+        failure = errors.error_for_status(
+            status, error_body, request_id=request_id, idempotency_key=idem, attempts=number,
+            retry_after=asked,
+            max_server_delay=retry.MAX_SERVER_DELAY if patience is None else float("inf"))
+        raise _Attempt(failure, retryable=retryable, reason=_status_reason(status),
+                       asked=asked, reached=status >= 500)
 
     @contextmanager
-    def stream(self, url: str) -> Iterator[httpx.Response]:
-        """A streamed GET (downloads): the key is sent only to the API's own origin."""
-        req = self.prepare("GET", url)
-        req.headers["Accept"] = "*/*"
-        self._trace_request(req, 1, None)
+    def _transport_errors(self, url: str, idem: str | None) -> Iterator[None]:
+        """httpx's exceptions become the project's, once, here (with `raise … from`)."""
+        shown = clean_line(_without_query(url))
         try:
-            with self.http_for(req.url).stream("GET", req.url, headers=req.headers) as resp:
-                yield resp
+            yield
         except httpx.TimeoutException as exc:
-            raise errors.APITimeoutError(f"The download timed out: {req.url}") from exc
-        except httpx.TransportError as exc:
-            raise errors.APIConnectionError(f"The download failed: {req.url}: {exc}") from exc
+            failure: errors.FloraError = errors.APITimeoutError(
+                f"The request timed out after {self.timeout:g} s (the whole attempt): {shown}",
+                idempotency_key=idem)
+            failure.__cause__ = exc
+            raise _Attempt(failure, retryable=True, reason="timed out") from exc
+        except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            detail = clean_line(str(exc) or type(exc).__name__)[:200]
+            failure = errors.APIConnectionError(
+                f"Could not reach {shown}: {detail}", idempotency_key=idem)
+            failure.__cause__ = exc
+            raise _Attempt(failure, retryable=True, reason="connection failed") from exc
+
+    # -- downloads ---------------------------------------------------------------------
+
+    def fetch(
+        self,
+        url: str,
+        receive: Callable[[ResponseHead, Iterator[bytes]], T],
+        *,
+        max_bytes: int = DEFAULT_MAX_DOWNLOAD,
+        deadline: float | None = None,
+    ) -> T:
+        """A streamed download through the transport loop: `receive(head, chunks)` is called
+        with the final response's head and an iterator of its (decoded) body; what it returns
+        is returned. The iterator raises when the body breaks a rule (shorter or longer than its
+        Content-Length, a truncated compressed stream, over `max_bytes`, crawling); that
+        attempt fails and is retried per policy. `receive` must clean up after itself.
+
+        The connection and headers must arrive within --timeout; the body may take longer, but
+        not crawl (under 1 KiB/s for --timeout seconds).
+        """
+        if has_scheme(url) not in ("http", "https"):
+            raise errors.InvalidResponseError(f"not an http(s) URL: {clean_line(url[:200])}")
+
+        def attempt(number: int, attempt_deadline: float | None) -> T:
+            return self._download_attempt(url, receive, number, attempt_deadline, deadline,
+                                          max_bytes)
+
+        return self._loop(attempt, what=f"downloading {clean_line(_without_query(url))}",
+                          idem=None, deadline=deadline, patience=None)
+
+    def _download_attempt(self, url: str, receive: Callable[[ResponseHead, Iterator[bytes]], T],
+                          number: int, attempt_deadline: float | None,
+                          deadline: float | None, max_bytes: int) -> T:
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            req = self.prepare("GET", current)
+            req.headers["Accept"] = "*/*"
+            req.headers["Accept-Encoding"] = "identity"
+            self._trace_request(req, number, None)
+            token = _DEADLINE.set(attempt_deadline)
+            try:
+                with self._transport_errors(current, None):
+                    http = self.http_for(current)
+                    started = self.clock()
+                    resp = http.send(http.build_request("GET", current, headers=req.headers),
+                                     stream=True, follow_redirects=False)
+                    try:
+                        self._trace_head(resp, self.clock() - started)
+                        status, headers, request_id = _head(resp, None)
+                        if status in _REDIRECTS and "location" in headers:
+                            current = _redirect_target(current, headers["location"])
+                            continue
+                        if not 200 <= status < 300:
+                            raise _download_status(resp, status, headers, request_id)
+                        # The body may take longer than --timeout; only the wait deadline
+                        # bounds it, and the crawl check below.
+                        _DEADLINE.set(deadline)
+                        head = ResponseHead(status=status, url=current, headers=headers,
+                                            content_length=_declared_length(headers),
+                                            request_id=request_id)
+                        if head.content_length is not None and head.content_length > max_bytes:
+                            raise _Attempt(errors.InvalidResponseError(
+                                f"the file is {head.content_length} bytes, over "
+                                f"--max-download-size {max_bytes}"), retryable=False,
+                                reason="a file over --max-download-size")
+                        chunks = _download_chunks(resp, headers, max_bytes, self.timeout,
+                                                  self.clock)
+                        try:
+                            return receive(head, chunks)
+                        except BodyError as exc:
+                            failure: errors.FloraError = (
+                                errors.InvalidResponseError(exc.reason) if not exc.retryable
+                                else errors.APIConnectionError(exc.reason))
+                            raise _Attempt(failure, retryable=exc.retryable,
+                                           reason=exc.reason) from None
+                    finally:
+                        resp.close()
+            finally:
+                _DEADLINE.reset(token)
+        raise _Attempt(errors.InvalidResponseError(f"more than {MAX_REDIRECTS} redirects"),
+                       retryable=False, reason="too many redirects")
+
+
+# -- attempt helpers ---------------------------------------------------------------------
+
+
+def _head(resp: httpx.Response, idem: str | None) -> tuple[int, dict[str, str], str | None]:
+    headers = {k.lower(): v for k, v in resp.headers.items()}
+    request_id = headers.get("request-id")
+    status = resp.status_code
+    if not 100 <= status <= 599:
+        raise _Attempt(errors.InvalidResponseError(
+            f"The API answered with HTTP status {status}, outside 100-599.",
+            http_status=status, request_id=request_id, idempotency_key=idem),
+            retryable=False, reason=f"status {status}")
+    return status, headers, request_id
+
+
+def _status_reason(status: int) -> str:
+    if status == 429:
+        return "rate limited (429)"
+    if status == 408:
+        return "request timeout (408)"
+    return f"HTTP {status}"
+
+
+def _read_all(resp: httpx.Response, cap: int, deadline: float | None,
+              clock: Callable[[], float]) -> bytes:
+    """The whole decoded body, at most `cap` bytes (BodyError beyond, or when undecodable)."""
+    chunks, decoder = _raw_stream(resp)
+    parts: list[bytes] = []
+    size = 0
+    for raw in chunks:
+        if deadline is not None and clock() > deadline:
+            raise httpx.ReadTimeout("the attempt's deadline passed")
+        for piece in decoder.feed(raw):
+            size += len(piece)
+            if size > cap:
+                raise BodyError(f"the body is larger than {cap // (1024 * 1024)} MiB",
+                                too_large=True)
+            parts.append(piece)
+    decoder.finish()
+    _check_length(resp)
+    return b"".join(parts)
+
+
+def _raw_stream(resp: httpx.Response) -> tuple[Iterator[bytes], Decoder]:
+    """The body's raw chunks and the decoder for them. A response read already (httpx reads
+    a MockTransport's fixed content at once) is handed over decoded."""
+    if resp.is_stream_consumed:
+        resp.extensions["flora_preread"] = True
+        return iter([resp.content]), Decoder(None)
+    return resp.iter_raw(), Decoder(resp.headers.get("content-encoding"))
+
+
+def _check_length(resp: httpx.Response) -> None:
+    declared = _content_length(resp.headers.get("content-length"))
+    if declared is None:
+        return
+    received = resp.num_bytes_downloaded
+    if resp.extensions.get("flora_preread"):
+        if _declared_length({k.lower(): v for k, v in resp.headers.items()}) is None:
+            return  # decoded already: the raw count is gone
+        received = len(resp.content)
+    if received != declared:
+        raise BodyError(f"received {received} bytes, Content-Length said {declared}",
+                        retryable=True)
+
+
+def _download_chunks(resp: httpx.Response, headers: dict[str, str], max_bytes: int,
+                     speed_time: float, clock: Callable[[], float]) -> Iterator[bytes]:
+    chunks, decoder = _raw_stream(resp)
+    size = 0
+    window_start = clock()
+    window_bytes = 0
+    for raw in chunks:
+        window_bytes += len(raw)
+        now = clock()
+        if now - window_start >= speed_time:
+            if window_bytes / (now - window_start) < MIN_DOWNLOAD_RATE:
+                raise BodyError(f"the download crawled under {MIN_DOWNLOAD_RATE} bytes/s for "
+                                f"{speed_time:g} s", retryable=True)
+            window_start, window_bytes = now, 0
+        for piece in decoder.feed(raw):
+            size += len(piece)
+            if size > max_bytes:
+                raise BodyError(f"the file grew past --max-download-size {max_bytes}",
+                                too_large=True)
+            yield piece
+    decoder.finish()
+    _check_length(resp)
+
+
+def _declared_length(headers: dict[str, str]) -> int | None:
+    if headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+        return None
+    return _content_length(headers.get("content-length"))
+
+
+def _content_length(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > 19:
+        return None
+    return int(raw)
+
+
+def _redirect_target(current: str, location: str) -> str:
+    """`Location` resolved per RFC 3986 against the URL that answered; http/https only and
+    never from https down to http."""
+    try:
+        target = str(httpx.URL(current).join(location.strip()))
+    except (httpx.InvalidURL, ValueError):
+        raise _Attempt(errors.InvalidResponseError(
+            f"a redirect to an invalid URL: {clean_line(location[:200])}"),
+            retryable=False, reason="a bad redirect") from None
+    scheme = has_scheme(target)
+    if scheme not in ("http", "https"):
+        raise _Attempt(errors.InvalidResponseError(
+            f"a redirect to a {clean_line(str(scheme))}: URL was refused (only http and https)"),
+            retryable=False, reason="a bad redirect")
+    if has_scheme(current) == "https" and scheme == "http":
+        raise _Attempt(errors.InvalidResponseError(
+            "a redirect from https to plain http was refused"), retryable=False,
+            reason="a bad redirect")
+    if urlsplit(target).username is not None:
+        raise _Attempt(errors.InvalidResponseError(
+            "a redirect to a URL carrying credentials was refused"), retryable=False,
+            reason="a bad redirect")
+    return target
+
+
+def _download_status(resp: httpx.Response, status: int, headers: dict[str, str],
+                     request_id: str | None) -> _Attempt:
+    phrase = clean_line(resp.reason_phrase or "")[:80]
+    retryable = retry.should_retry(status, headers)
+    asked = retry.parse_retry_after(headers) if retryable else None
+    failure = errors.error_for_status(status, None, request_id=request_id, retry_after=asked)
+    failure.message = f"HTTP {status} {phrase}".rstrip()
+    failure.error = {"code": failure.code, "message": failure.message}
+    return _Attempt(failure, retryable=retryable, reason=failure.message, asked=asked)
+
+
+def _without_query(url: str) -> str:
+    """A URL for messages: without its query (signed download URLs carry tokens there)."""
+    return url.split("?", 1)[0].split("#", 1)[0]
+
+
+def key_problem(key: str) -> str | None:
+    """Why a key cannot be sent in a header (None when it can)."""
+    if not key:
+        return None
+    if not key.isascii():
+        return "holds non-ASCII characters"
+    if any(c.isspace() for c in key):
+        return "holds whitespace"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        return "holds control characters"
+    return None
 
 
 def _proxy_configured() -> bool:
     return any(os.environ.get(name) for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY",
                                                  "all_proxy"))
-
-
-def _try_json(content: bytes) -> Any:
-    try:
-        return json.loads(content)
-    except ValueError:
-        return None
-
-
-def _decode_json(resp: httpx.Response, request_id: str | None, idem: str | None) -> Any:
-    try:
-        return json.loads(resp.content)
-    except ValueError:
-        ctype = resp.headers.get("content-type", "")
-        raise errors.InvalidResponseError(
-            f"The API answered {resp.status_code} with a body that is not JSON "
-            f"(content-type {ctype or 'missing'}).",
-            http_status=resp.status_code,
-            request_id=request_id,
-            idempotency_key=idem,
-        ) from None
 
 
 def _lost_response(

@@ -27,6 +27,7 @@ EXIT_RUN_FAILED = 10
 EXIT_BATCH_INCOMPLETE = 11
 EXIT_WAIT_TIMEOUT = 124
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 #: (exit code, meaning), in order; the README and the man pages are built from it.
 EXIT_STATUS_TABLE: tuple[tuple[int, str], ...] = (
@@ -45,6 +46,7 @@ EXIT_STATUS_TABLE: tuple[tuple[int, str], ...] = (
                             "started"),
     (EXIT_WAIT_TIMEOUT, "--wait-timeout elapsed; the run is still going"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+    (EXIT_TERMINATED, "terminated (SIGTERM, e.g. a cancelled CI job); handled like Ctrl-C"),
 )
 
 
@@ -158,6 +160,25 @@ class InterruptedError_(FloraError):
     default_code = "interrupted"
 
 
+class TerminatedError(InterruptedError_):
+    """SIGTERM (a cancelled CI job, `timeout`): handled exactly like Ctrl-C, exit 143."""
+
+    exit_code = EXIT_TERMINATED
+    default_code = "terminated"
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised by the SIGTERM handler: a KeyboardInterrupt, so every Ctrl-C path (partial
+    files removed, displays finalised, the run id kept) serves SIGTERM too."""
+
+
+class PollFailedError(FloraError):
+    """Polling found no good answer for --poll-patience seconds (the run goes on)."""
+
+    exit_code = EXIT_UNREACHABLE
+    default_code = "poll_failed"
+
+
 class APIStatusError(FloraError):
     """The API answered with an error status."""
 
@@ -251,7 +272,7 @@ def error_for_status(
         cls = IdempotencyConflictError
     elif status == 429:
         cls = RateLimitError
-    elif status == 408 or status >= 500:
+    elif status == 408 or 500 <= status <= 599:
         cls = ServerError
     elif 400 <= status < 500:
         cls = BadRequestError

@@ -1,11 +1,14 @@
 """Polling a run until it completes or fails (SPEC §7).
 
-Each poll is one `FloraClient.request()`, so it gets the client's retry policy (429 with
-`retry-after` honoured, 5xx and connection errors retried). The loop trusts `status`, never
-`progress`, and takes its `sleep` and `clock` as arguments so tests run instantly.
+Each poll is one `FloraClient.request()` in polling mode: the transport loop rides through
+outages (connection errors, timeouts, 408, 429, 5xx) with backoff of at most 30 s until
+`patience` seconds pass without one good answer (then `PollFailedError`, exit 9). A hard
+`deadline` (--wait-timeout) bounds polls, retry waits and sleeps (then `WaitTimeoutError`,
+exit 124). The loop trusts `status`, never `progress`, and takes its `sleep` and `clock` as
+arguments so tests run instantly.
 
-This module raises; it catches nothing but Ctrl-C, which it turns into `InterruptedError_`
-carrying the run id (the CLI layer words the hint that resumes the wait).
+Every error raised here carries the run id (the CLI layer words the hint that resumes the
+wait); Ctrl-C and SIGTERM become `InterruptedError_` / `TerminatedError`.
 """
 
 from __future__ import annotations
@@ -16,13 +19,29 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from flora_cli.api.errors import InterruptedError_, InvalidResponseError, WaitTimeoutError
+from flora_cli.api.errors import (
+    APIConnectionError,
+    FloraError,
+    InterruptedError_,
+    InvalidResponseError,
+    PollFailedError,
+    RateLimitError,
+    ServerError,
+    Terminated,
+    TerminatedError,
+    WaitTimeoutError,
+)
 from flora_cli.vocab import RUN_STATUSES, TERMINAL_STATUSES
 
 if TYPE_CHECKING:
     from flora_cli.api.client import FloraClient
 
 DEFAULT_POLL_INTERVAL = 2.0
+#: --poll-patience default: polling gives up after this long without one good answer.
+DEFAULT_POLL_PATIENCE = 300.0
+#: The last poll, made when --wait-timeout is reached, may take this long (no retries), so a
+#: run that ends just in time is not reported as timed out.
+FINAL_POLL_GRACE = 2.0
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -60,7 +79,13 @@ def is_http_url(value: Any) -> bool:
     """An absolute http(s) URL with a host and no whitespace (text outputs are not URLs)."""
     if not isinstance(value, str) or not value or any(c.isspace() for c in value):
         return False
-    parts = urlsplit(value)
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # a port of 99999 is not a URL
+    except ValueError:
+        return False
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
@@ -79,18 +104,24 @@ def poll_target(client: FloraClient, run_id: str, poll_url: Any = None) -> str:
     return client.url_for(run_path(run_id))
 
 
-def fetch_run(client: FloraClient, run_id: str, target: str | None = None) -> RunState:
-    """GET the run once (with the client's retries) and check the answer's shape."""
-    response = client.request("GET", target or run_path(run_id))
+def fetch_run(client: FloraClient, run_id: str, target: str | None = None, *,
+              deadline: float | None = None, patience: float | None = None) -> RunState:
+    """GET the run once (through the client's transport loop) and check the answer's shape."""
+    response = client.request("GET", target or run_path(run_id), deadline=deadline,
+                              patience=patience)
     data = response.data
     problem: str | None = None
     if not isinstance(data, dict):
         problem = "is not a JSON object"
-    elif data.get("status") not in RUN_STATUSES:
-        problem = (f"has status {data.get('status')!r}, not one of "
+    elif not isinstance(data.get("status"), str) or data["status"] not in RUN_STATUSES:
+        from flora_cli.textsafe import clean_line
+
+        problem = (f"has status {clean_line(repr(data.get('status'))[:80])}, not one of "
                    f"{', '.join(sorted(RUN_STATUSES))}")
     elif isinstance(data.get("run_id"), str) and data["run_id"] != run_id:
-        problem = f"is about run {data['run_id']!r}, not {run_id!r}"
+        from flora_cli.textsafe import clean_line
+
+        problem = f"is about run {clean_line(repr(data['run_id'])[:80])}, not {run_id!r}"
     if problem is not None or not isinstance(data, dict):
         raise InvalidResponseError(
             f"The API's answer for run {run_id} {problem}; the response breaks the API "
@@ -102,11 +133,21 @@ def fetch_run(client: FloraClient, run_id: str, target: str | None = None) -> Ru
     return RunState(doc=data, content=response.content, request_id=response.request_id)
 
 
-def interrupted(run_id: str, doing: str = "waiting for") -> InterruptedError_:
-    return InterruptedError_(
-        f"Interrupted while {doing} run {run_id}; the run itself goes on in FLORA.",
-        run_id=run_id,
-    )
+def interrupted(run_id: str, doing: str = "waiting for",
+                signal: BaseException | None = None) -> InterruptedError_:
+    """Ctrl-C (exit 130) or SIGTERM (exit 143) while following a run: the run goes on."""
+    cls = TerminatedError if isinstance(signal, Terminated) else InterruptedError_
+    word = "Terminated" if cls is TerminatedError else "Interrupted"
+    return cls(f"{word} while {doing} run {run_id}; the run itself goes on in FLORA.",
+               run_id=run_id)
+
+
+def wait_timed_out(run_id: str, timeout: float | None,
+                   status: str | None = None) -> WaitTimeoutError:
+    still = f"still {status}" if status else "not finished"
+    after = f" after {timeout:g} s of waiting" if timeout is not None else ""
+    return WaitTimeoutError(f"Run {run_id} is {still}{after}; it goes on in FLORA.",
+                            run_id=run_id)
 
 
 def wait_for_run(
@@ -119,31 +160,54 @@ def wait_for_run(
     on_update: Callable[[RunState], None] | None = None,
     sleep: Sleep = time.sleep,
     clock: Clock = time.monotonic,
+    deadline: float | None = None,
+    patience: float = DEFAULT_POLL_PATIENCE,
 ) -> RunState:
     """Poll until the run is `completed` or `failed` and return its last state.
 
-    The first poll is immediate; then one every `interval` seconds. `timeout` (seconds, None
-    for no limit) raises `WaitTimeoutError`; the last poll is made at the deadline, so a run
-    that ends just in time is not reported as timed out. Ctrl-C raises `InterruptedError_`.
-    Neither stops the run: both carry the run id.
+    The first poll is immediate; then one every `interval` seconds. `deadline` (monotonic;
+    else `timeout` seconds from now, None for no limit) is hard: polls, retry waits and sleeps
+    all end at it, and `WaitTimeoutError` says so (the last poll is made at the deadline, so a
+    run that ends just in time is not reported as timed out). Outages are ridden through for
+    `patience` seconds (then `PollFailedError`). Ctrl-C / SIGTERM raise `InterruptedError_` /
+    `TerminatedError`. None of them stops the run: each carries the run id.
     """
     target = poll_target(client, run_id, poll_url)
-    started = clock()
-    deadline = None if timeout is None else started + timeout
+    if deadline is None and timeout is not None:
+        deadline = clock() + timeout
+    status: str | None = None
     try:
         while True:
-            state = fetch_run(client, run_id, target)
+            # The deadline in the client's clock (tests give the loop a fake one).
+            poll_deadline = None
+            if deadline is not None:
+                left = deadline - clock()
+                if left <= 0:
+                    left = min(FINAL_POLL_GRACE, client.timeout)
+                poll_deadline = client.clock() + left
+            try:
+                state = fetch_run(client, run_id, target, deadline=poll_deadline,
+                                  patience=patience)
+            except WaitTimeoutError:
+                raise wait_timed_out(run_id, timeout, status) from None
+            except (APIConnectionError, ServerError, RateLimitError) as exc:
+                raise PollFailedError(
+                    f"Polling run {run_id} failed: {exc.message} (no good answer for "
+                    f"{patience:g} s); the run goes on in FLORA.",
+                    http_status=exc.http_status, request_id=exc.request_id, run_id=run_id,
+                    attempts=exc.attempts) from exc
+            except FloraError as exc:
+                if exc.run_id is None:
+                    exc.run_id = run_id
+                raise
+            status = state.status
             if on_update is not None:
                 on_update(state)
             if state.finished:
                 return state
             now = clock()
             if deadline is not None and now >= deadline:
-                raise WaitTimeoutError(
-                    f"Run {run_id} is still {state.status} after {timeout:g} s of waiting; "
-                    "it goes on in FLORA.",
-                    run_id=run_id,
-                )
+                raise wait_timed_out(run_id, timeout, status)
             sleep(interval if deadline is None else max(0.0, min(interval, deadline - now)))
-    except KeyboardInterrupt:
-        raise interrupted(run_id) from None
+    except KeyboardInterrupt as exc:
+        raise interrupted(run_id, signal=exc) from None

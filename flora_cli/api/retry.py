@@ -51,20 +51,25 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
     except ValueError:
         try:
             when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         current = now or datetime.now(timezone.utc)
-        return max(0.0, (when - current).total_seconds())
+        try:
+            return max(0.0, (when - current).total_seconds())
+        except (TypeError, OverflowError):
+            return None
     if seconds != seconds or seconds == float("inf"):
         return None
     return max(0.0, seconds)
 
 
-def backoff(retries_done: int, rand: Callable[[], float] = random.random) -> float:
-    """`min(0.5 × 2^n, 8)` seconds minus up to 25 % jitter; n = retries already done."""
-    base = min(INITIAL_DELAY * (2 ** max(0, retries_done)), MAX_BACKOFF)
+def backoff(retries_done: int, rand: Callable[[], float] = random.random, *,
+            cap: float = MAX_BACKOFF) -> float:
+    """`min(0.5 × 2^n, cap)` seconds (cap 8 s; 30 s while polling) minus up to 25 % jitter;
+    n = retries already done."""
+    base = min(INITIAL_DELAY * (2 ** min(max(0, retries_done), 20)), cap)
     return float(base * (1.0 - 0.25 * rand()))
 
 

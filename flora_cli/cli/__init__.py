@@ -13,7 +13,13 @@ from typing import Any, NoReturn
 import click
 
 from flora_cli import __version__
-from flora_cli.api.errors import FloraError, InterruptedError_, UsageError
+from flora_cli.api.errors import (
+    FloraError,
+    InterruptedError_,
+    Terminated,
+    TerminatedError,
+    UsageError,
+)
 from flora_cli.cli.auth import auth
 from flora_cli.cli.completion import completion
 from flora_cli.cli.configcmd import config
@@ -80,6 +86,8 @@ def handle_error(exc: BaseException, ctx: click.Context | None, argv: list[str])
         err = usage_error(exc)
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             command_path = exc.ctx.command_path
+    elif isinstance(exc, Terminated):
+        err = TerminatedError("Terminated (SIGTERM).")
     elif isinstance(exc, (KeyboardInterrupt, click.Abort)):
         err = InterruptedError_("Interrupted.")
     else:
@@ -119,6 +127,7 @@ class FloraGroup(click.Group):
         argv = list(sys.argv[1:] if args is None else args)
         self.argv = argv
         try:
+            check_argv(argv)
             rv = super().main(argv, prog_name or "flora", complete_var,
                               standalone_mode=False, **extra)
             code = rv if isinstance(rv, int) else 0
@@ -172,6 +181,29 @@ cli.add_command(config)
 cli.add_command(completion)
 
 
+def check_argv(argv: list[str]) -> None:
+    """Arguments that are not valid UTF-8 (Python hands them over as lone surrogates) are a
+    usage error naming the flag they belong to, before anything else looks at them."""
+    for i, arg in enumerate(argv):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            if arg.startswith("--") and "=" in arg:
+                where = arg.split("=", 1)[0]
+            elif i > 0 and argv[i - 1].startswith("-") and argv[i - 1] != "--":
+                where = argv[i - 1]
+            else:
+                where = f"argument {i + 1}"
+            shown = where.encode("utf-8", "backslashreplace").decode("utf-8")
+            raise UsageError(f"{shown}: the value is not valid UTF-8") from None
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    # Handled exactly like Ctrl-C: a KeyboardInterrupt subclass, so partial files are
+    # removed, displays finalised and the run id kept with its resume hint; exit 143.
+    raise Terminated()
+
+
 def _quiet_broken_pipe() -> int:
     # stdout was closed early (`flora … | head`): end quietly, without a traceback.
     try:
@@ -184,4 +216,7 @@ def _quiet_broken_pipe() -> int:
 
 def main() -> NoReturn:
     """The console script `flora` and `python -m flora_cli`."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     sys.exit(cli.main(prog_name="flora"))

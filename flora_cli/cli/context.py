@@ -21,7 +21,7 @@ from flora_cli.settings import Settings
 from flora_cli.vocab import resume_command
 
 if TYPE_CHECKING:
-    from flora_cli.api.client import FloraClient
+    from flora_cli.api.client import FloraClient, RetryEvent
 
 _APP_KEY = "flora.app"
 #: The command path of the leaf being run (`flora runs wait`), for usage hints.
@@ -77,8 +77,25 @@ class App:
 
     def trace(self, line: str) -> None:
         from flora_cli.redact import scrub
+        from flora_cli.textsafe import clean_line
 
-        sys.stderr.write(scrub(line, self.settings.api_key) + "\n")
+        sys.stderr.write(scrub(clean_line(line), self.settings.api_key) + "\n")
+
+    def retry_notice(self, event: RetryEvent) -> None:
+        """One stderr line before a retry wait over 2 s, and one per outage while polling;
+        none with --quiet."""
+        if self.settings.quiet:
+            return
+        if event.max_attempts is None:
+            if not event.outage_start:
+                return
+            message = (f"{event.reason} while polling; still trying (backoff up to 30 s, "
+                       "until --poll-patience passes without an answer)")
+        else:
+            message = event.describe()
+        from flora_cli.output.notices import notice
+
+        notice(self.settings, message)
 
     def require_key(self) -> str:
         if not self.settings.api_key:
@@ -103,6 +120,7 @@ class App:
                 max_retries=self.settings.max_retries,
                 trace=self.trace if self.settings.debug else None,
                 headers=self.settings.headers,
+                on_retry=self.retry_notice,
             )
             self.ctx.call_on_close(self._client.close)
         return self._client

@@ -64,7 +64,10 @@ class GenerationOptions:
     poll_interval: float | None = field(
         metadata=opt(o.POLL_INTERVAL, type=p.POLL_INTERVAL, default=None))  # profile below it
     wait_timeout: float | None = field(metadata=opt(o.WAIT_TIMEOUT, type=p.WAIT_TIMEOUT))
+    poll_patience: float | None = field(metadata=opt(o.POLL_PATIENCE, type=p.POLL_PATIENCE))
     download: Path | None = field(metadata=opt(o.DOWNLOAD, type=DOWNLOAD_TYPE))
+    max_download_size: int | None = field(
+        metadata=opt(o.MAX_DOWNLOAD_SIZE, type=p.BYTE_SIZE))
     text: bool = field(metadata=opt(o.TEXT, is_flag=True))
     no_check: bool = field(metadata=opt(o.NO_CHECK, is_flag=True))
     dry_run: bool = field(metadata=opt(o.DRY_RUN, is_flag=True))
@@ -183,6 +186,8 @@ def run_generation(ctx: click.Context, endpoint: str, opts: GenerationOptions, *
             wait_timeout=opts.wait_timeout,
             download=opts.download,
             text=opts.text,
+            poll_patience=opts.poll_patience,
+            max_download_size=opts.max_download_size,
         )
         return
 

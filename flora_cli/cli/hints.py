@@ -73,7 +73,10 @@ def _retried(err: e.FloraError) -> str:
 
 
 def _when(delay: float) -> str:
-    return time.strftime("%H:%M:%S %Z", time.localtime(time.time() + delay)).strip()
+    try:
+        return time.strftime("%H:%M:%S %Z", time.localtime(time.time() + delay)).strip()
+    except (OverflowError, OSError, ValueError):  # retry-after: 99999999999999999999
+        return "much later"
 
 
 def _transient(err: e.FloraError, what: str) -> str:
@@ -121,7 +124,8 @@ def hint_for(err: e.FloraError, s: Situation) -> str | None:
         return (f"No run {s.asked_run_id} is visible to this key: check the run id, and that "
                 "the key belongs to the run's workspace.")
     if err.retry_after is not None and err.retry_after > 60:
-        return (f"The server asked to wait {err.retry_after:.0f} s, longer than the CLI waits "
+        asked = f"{err.retry_after:.0f} s" if err.retry_after < 1e9 else "an absurdly long time"
+        return (f"The server asked to wait {asked}, longer than the CLI waits "
                 f"(60 s): try again after {_when(err.retry_after)}.")
     if isinstance(err, e.RateLimitError):
         return _transient(err, "Too many requests for this workspace: wait a little and try "

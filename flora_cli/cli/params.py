@@ -18,9 +18,43 @@ import click
 from flora_cli import vocab
 from flora_cli.vocab import MEDIA_TYPES
 
+#: A prompt (or --params document) read from a file or stdin is at most this many bytes.
+MAX_SOURCE_BYTES = 1024 * 1024
+
 
 class ParamError(ValueError):
     """A value that breaks a flag's rule; the message says why."""
+
+
+def check_text(text: str, where: str = "the value") -> str:
+    """Local input is checked as strictly as network input: valid UTF-8 (undecodable argv
+    bytes arrive as lone surrogates) and no NUL byte."""
+    if "\x00" in text:
+        raise ParamError(f"{where} holds a NUL byte")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ParamError(f"{where} is not valid UTF-8") from None
+    return text
+
+
+def _read_capped(stream: Any, where: str) -> bytes:
+    """At most MAX_SOURCE_BYTES from a file or stdin (so `@/dev/zero` ends at once)."""
+    data = stream.read(MAX_SOURCE_BYTES + 1)
+    if isinstance(data, str):  # a text stream (tests pass StringIO)
+        data = data.encode("utf-8", "surrogateescape")
+    if len(data) > MAX_SOURCE_BYTES:
+        raise ParamError(f"{where} is larger than 1 MiB")
+    return bytes(data)
+
+
+def _decode(data: bytes, where: str) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParamError(f"{where} is not UTF-8 text") from None
+    return check_text(text, where)
 
 
 def parse_media_type(value: str) -> str:
@@ -39,6 +73,7 @@ def parse_media_type(value: str) -> str:
 
 
 def parse_prefixed_id(value: str, prefix: str) -> str:
+    check_text(value)
     if not re.fullmatch(rf"{re.escape(prefix)}\S+", value):
         example = f"{prefix}abc123"
         if not value.startswith(prefix):
@@ -62,28 +97,29 @@ def read_source(value: str, *, stdin_reader: Any = None) -> tuple[str, str]:
     Returns (text, where) with one trailing newline dropped from stdin or a file.
     """
     if value == "-":
-        stream: Any = stdin_reader if stdin_reader is not None else sys.stdin
-        return drop_one_newline(str(stream.read())), "stdin"
+        if stdin_reader is not None:
+            stream: Any = stdin_reader
+        else:
+            stream = getattr(sys.stdin, "buffer", sys.stdin)
+        return drop_one_newline(_decode(_read_capped(stream, "stdin"), "stdin")), "stdin"
     if value.startswith("\\@"):
-        return value[1:], "argument"
+        return check_text(value[1:]), "argument"
     if value.startswith("@"):
         path = Path(value[1:]).expanduser()
         if not value[1:]:
             raise ParamError("'@' must be followed by a file path (use '\\@' for a literal @)")
+        check_text(value[1:], "the file path")
         try:
-            data = path.read_bytes()
+            with path.open("rb") as fh:
+                data = _read_capped(fh, str(path))
         except FileNotFoundError:
             raise ParamError(f"file not found: {path}") from None
         except IsADirectoryError:
             raise ParamError(f"{path} is a directory, not a file") from None
         except OSError as exc:
             raise ParamError(f"cannot read {path}: {exc.strerror or exc}") from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ParamError(f"{path} is not UTF-8 text") from None
-        return drop_one_newline(text), str(path)
-    return value, "argument"
+        return drop_one_newline(_decode(data, str(path))), str(path)
+    return check_text(value), "argument"
 
 
 def _isatty(stream: Any) -> bool:
@@ -100,8 +136,10 @@ def parse_prompt(text: str) -> str:
 
 
 def parse_params_json(text: str) -> dict[str, Any]:
+    from flora_cli.api.body import loads_strict
+
     try:
-        value = json.loads(text)
+        value = loads_strict(text)
     except ValueError as exc:
         raise ParamError(f"is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
@@ -111,18 +149,28 @@ def parse_params_json(text: str) -> dict[str, Any]:
 
 
 def parse_key_value(text: str) -> tuple[str, Any]:
+    from flora_cli.api.body import loads_strict
+
+    check_text(text)
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
         raise ParamError(f"{text!r} must look like KEY=VALUE (e.g. seed=42)")
     try:
-        value: Any = json.loads(raw)
-    except ValueError:
-        value = raw
+        json.loads(raw, parse_constant=lambda name: None)
+    except (ValueError, RecursionError):
+        return key, raw  # not JSON: a string
+    try:
+        value: Any = loads_strict(raw)
+    except ValueError as exc:
+        # NaN, Infinity, 1e999, nesting past 200: JSON-ish, but nothing the API can take.
+        raise ParamError(f"{key}: {exc} (quote it as JSON to send a string, e.g. "
+                         f"{key}='\"{raw[:20]}\"')") from None
     return key, value
 
 
 def parse_model_id(value: str) -> str:
+    check_text(value)
     if not value or re.search(r"\s", value):
         raise ParamError(f"{value!r} must be a model endpoint ID with no whitespace "
                          "(e.g. t2i-flux-2-pro)")
@@ -141,6 +189,20 @@ def parse_idempotency_key(value: str) -> str:
     if not re.fullmatch(r"[\x21-\x7e]{1,255}", value):
         raise ParamError("must be 1 to 255 printable ASCII characters with no whitespace")
     return value
+
+
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+
+
+def parse_byte_size(value: str) -> int:
+    """`4096`, `64k`, `512M`, `4G` (powers of 1024; a trailing `B`/`iB` is allowed)."""
+    m = re.fullmatch(r"\s*(\d{1,15}(?:\.\d{1,6})?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", value)
+    if not m:
+        raise ParamError(f"{value!r} is not a size in bytes (e.g. 4096, 64k, 512M, 4G)")
+    size = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+    if size < 1:
+        raise ParamError("must be at least 1 byte")
+    return size
 
 
 class _FuncType(click.ParamType):  # type: ignore[type-arg,unused-ignore]
@@ -270,6 +332,13 @@ class SecondsParam(_FuncType):
         return parse_seconds(value, self.minimum, allow_equal=self.allow_equal)
 
 
+class ByteSizeParam(_FuncType):
+    name = "bytes"
+
+    def parse(self, value: str) -> int:
+        return parse_byte_size(value)
+
+
 MEDIA_TYPE = MediaTypeParam()
 PROJECT_ID = PrefixedId("prj_")
 WORKSPACE_ID = PrefixedId("ws_")
@@ -282,3 +351,5 @@ IDEMPOTENCY_KEY = IdempotencyKeyParam()
 #: --poll-interval: at least 0.5 s; --wait-timeout: any positive number of seconds.
 POLL_INTERVAL = SecondsParam(0.5)
 WAIT_TIMEOUT = SecondsParam(0.0, allow_equal=False)
+POLL_PATIENCE = SecondsParam(0.0, allow_equal=False)
+BYTE_SIZE = ByteSizeParam()

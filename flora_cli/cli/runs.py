@@ -62,7 +62,10 @@ class WaitOptions:
     poll_interval: float | None = field(
         metadata=opt(o.POLL_INTERVAL, type=p.POLL_INTERVAL, default=None))  # profile below it
     wait_timeout: float | None = field(metadata=opt(o.WAIT_TIMEOUT, type=p.WAIT_TIMEOUT))
+    poll_patience: float | None = field(metadata=opt(o.POLL_PATIENCE, type=p.POLL_PATIENCE))
     download: Path | None = field(metadata=opt(o.DOWNLOAD, type=DOWNLOAD_TYPE))
+    max_download_size: int | None = field(
+        metadata=opt(o.MAX_DOWNLOAD_SIZE, type=p.BYTE_SIZE))
     text: bool = field(metadata=opt(o.TEXT, is_flag=True))
 
 
@@ -73,14 +76,16 @@ def wait_run(ctx: click.Context, opts: WaitOptions) -> None:
     """Poll a run until it completes or fails; optionally save its outputs.
 
     Progress goes to stderr; stdout gets only the final run document. Exit 0 when the run
-    completed, 10 when it failed, 124 after --wait-timeout, 130 on Ctrl-C (the run goes on
-    in FLORA either way; run this command again to resume).
+    completed, 10 when it failed, 124 after --wait-timeout, 9 when the API gave no good
+    answer for --poll-patience, 130 on Ctrl-C, 143 on SIGTERM (the run goes on in FLORA
+    either way; run this command again to resume).
     """
     app = get_app(ctx)
     app.run_started(opts.run_id, opts.download)
     prepare_download_dir(opts.download)
     follow_run(app, opts.run_id, poll_interval=opts.poll_interval,
-               wait_timeout=opts.wait_timeout, download=opts.download, text=opts.text)
+               wait_timeout=opts.wait_timeout, download=opts.download, text=opts.text,
+               poll_patience=opts.poll_patience, max_download_size=opts.max_download_size)
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,10 @@ def serve(ctx: click.Context, opts: ServeOptions) -> None:
         stopped_by = serve_forever(config, host=host, port=port, log=log, on_ready=ready)
     except SandboxStartError as exc:
         raise FloraError(str(exc), code="listen_failed") from None
-    except KeyboardInterrupt:  # Ctrl-C before the server installed its handler
-        stopped_by = signal.SIGINT
+    except KeyboardInterrupt as exc:  # a signal before the server installed its handler
+        from flora_cli.api.errors import Terminated
+
+        stopped_by = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
     click.echo("sandbox stopped", err=True)
     if stopped_by == signal.SIGINT:
         ctx.exit(130)

@@ -29,7 +29,8 @@ def check_wait_flags(ctx: click.Context, *, wait: bool, download: Path | None,
     if download is not None:
         return True
     if not wait:
-        for spec in (o.POLL_INTERVAL, o.WAIT_TIMEOUT, o.TEXT):
+        for spec in (o.POLL_INTERVAL, o.WAIT_TIMEOUT, o.POLL_PATIENCE, o.TEXT,
+                     o.MAX_DOWNLOAD_SIZE):
             if ctx.get_parameter_source(spec.dest) == ParameterSource.COMMANDLINE:
                 raise UsageError(f"{spec.flag} only applies with --wait or --download.")
     return wait
@@ -88,14 +89,46 @@ def follow_run(
     wait_timeout: float | None = None,
     download: Path | None = None,
     text: bool = False,
+    poll_patience: float | None = None,
+    max_download_size: int | None = None,
 ) -> None:
     """Wait for the run, save its outputs if asked, print the final document.
 
     completed → the document (with `local_files` after --download; the texts with --text),
-    exit 0; failed → the document, then RunFailedError (exit 10). Timeout and Ctrl-C raise
-    from the poll loop.
+    exit 0; failed → the document, then RunFailedError (exit 10). --wait-timeout is one hard
+    deadline over polls, retry waits and downloads (exit 124). Every error carries the run id
+    (the App knows the run: see `App.run_started`); Ctrl-C and SIGTERM too.
     """
-    from flora_cli.api.polling import wait_for_run
+    import time
+
+    from flora_cli.api.polling import interrupted
+
+    deadline = time.monotonic() + wait_timeout if wait_timeout is not None else None
+    try:
+        _follow(app, run_id, poll_url=poll_url, estimated_seconds=estimated_seconds,
+                poll_interval=poll_interval, wait_timeout=wait_timeout, deadline=deadline,
+                download=download, text=text, poll_patience=poll_patience,
+                max_download_size=max_download_size)
+    except KeyboardInterrupt as exc:  # outside the poll loop (downloads catch their own)
+        raise interrupted(run_id, "following", signal=exc) from None
+
+
+def _follow(
+    app: App,
+    run_id: str,
+    *,
+    poll_url: Any,
+    estimated_seconds: Any,
+    poll_interval: float | None,
+    wait_timeout: float | None,
+    deadline: float | None,
+    download: Path | None,
+    text: bool,
+    poll_patience: float | None,
+    max_download_size: int | None,
+) -> None:
+    from flora_cli.api.errors import WaitTimeoutError
+    from flora_cli.api.polling import wait_for_run, wait_timed_out
     from flora_cli.output.pretty import render_run
     from flora_cli.output.progress import wait_display
     from flora_cli.output.result import emit, emit_lines
@@ -110,6 +143,9 @@ def follow_run(
             interval=(poll_interval if poll_interval is not None
                       else app.settings.poll_interval or DEFAULT_POLL_INTERVAL),
             timeout=wait_timeout,
+            deadline=deadline,
+            patience=poll_patience if poll_patience is not None else float(
+                o.POLL_PATIENCE.default),  # type: ignore[arg-type]
             on_update=display.update,
         )
 
@@ -136,10 +172,15 @@ def follow_run(
 
     with contextlib.suppress(OSError):  # removed while we waited? (else: a DownloadError)
         download.mkdir(parents=True, exist_ok=True)
-    report = Downloader(
-        client, download, run_id,
-        notify=notifier(settings), progress=byte_progress(settings),
-    ).save_all(state.doc.get("outputs"))
+    try:
+        report = Downloader(
+            client, download, run_id,
+            notify=notifier(settings), progress=byte_progress(settings),
+            deadline=deadline, max_bytes=max_download_size,
+        ).save_all(state.doc.get("outputs"))
+    except WaitTimeoutError:
+        raise wait_timed_out(run_id, wait_timeout, "completed, its outputs not all saved,"
+                             ) from None
     doc = dict(state.doc)
     doc["local_files"] = [f.to_document() for f in report.files]
     record_wait(app, run_id, state.doc, doc["local_files"])

@@ -8,8 +8,12 @@ from flora_cli.settings import Settings
 
 
 def notice(settings: Settings, message: str) -> None:
+    """One line on stderr; control characters made visible (ids, paths and URLs in notices
+    come from servers)."""
     if not settings.quiet:
-        sys.stderr.write(message.rstrip("\n") + "\n")
+        from flora_cli.textsafe import clean
+
+        sys.stderr.write(clean(message.rstrip("\n")) + "\n")
         sys.stderr.flush()
 
 

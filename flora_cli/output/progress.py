@@ -113,7 +113,9 @@ class LineDisplay(WaitDisplay):
         if state.status == self.last:
             return
         self.last = state.status
-        line = f"run {self.run_id}: {state.status}"
+        from flora_cli.textsafe import clean_line
+
+        line = clean_line(f"run {self.run_id}: {state.status}")
         if state.finished:
             line += f" after {duration(self.clock() - self.started)}"
         stream = self.stream if self.stream is not None else sys.stderr
@@ -136,14 +138,19 @@ class BarDisplay(WaitDisplay):
             _wait_line_column(console, estimated_seconds), console=console,
             refresh_per_second=8, expand=False,
         )
+        from flora_cli.textsafe import clean_line
+
         self.task: TaskID = self.progress.add_task(
-            run_id, total=100, completed=0, status="pending", run_id=run_id
+            clean_line(run_id), total=100, completed=0, status="pending",
+            run_id=clean_line(run_id)
         )
         self.progress.start()
         self.closed = False
 
     def update(self, state: RunState) -> None:
-        fields: dict[str, Any] = {"status": state.status}
+        from flora_cli.textsafe import clean_line
+
+        fields: dict[str, Any] = {"status": clean_line(state.status)}
         if state.status == "completed":
             fields["completed"] = 100  # trust the status, not the progress number
         elif state.progress is not None:
