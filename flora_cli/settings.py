@@ -101,14 +101,14 @@ def check_api_key(key: str, source: str) -> str:
     key = key.strip()
     problem = None
     if not key.isascii():
-        problem = "holds non-ASCII characters"
+        problem = "non-ASCII characters"
     elif _has_control(key):
-        problem = "holds control characters"
+        problem = "control characters"
     elif any(c.isspace() for c in key):
-        problem = "holds whitespace"
+        problem = "whitespace"
     if problem is not None:
-        raise UsageError(f"The API key from {source} {problem}; check how it was set (a stray "
-                         "newline or quote?).", code="invalid_api_key")
+        raise UsageError(f"the API key from {source} contains {problem}; check how it was "
+                         "copied (a stray newline or quote?)", code="invalid_api_key")
     return key
 
 
