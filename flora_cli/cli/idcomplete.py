@@ -29,7 +29,8 @@ def _account(ctx: click.Context) -> tuple[str, str, Any] | None:
     from flora_cli import settings as settings_mod
     from flora_cli.cli.options import given_flags
 
-    settings = settings_mod.resolve(given_flags(ctx), stdout_isatty=False)
+    settings = settings_mod.resolve(given_flags(ctx), stdout_isatty=False,
+                                    notice=lambda _message: None)
     if settings.sandbox or not settings.api_key:
         return None
     return settings.base_url, settings.api_key, settings
