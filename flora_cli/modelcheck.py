@@ -14,7 +14,6 @@ the start path and shell completion never load pydantic for it.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -173,6 +172,8 @@ def allowed(spec: Mapping[str, Any]) -> str:
 
 def closest(word: str, candidates: Sequence[str], n: int = 3) -> list[str]:
     """The candidates closest to `word` (difflib), best first."""
+    import difflib  # only when something is wrong: not on the start path
+
     lowered = {c.lower(): c for c in candidates}
     found = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.6)
     return [lowered[f] for f in found]

@@ -131,12 +131,16 @@ def run_generation(ctx: click.Context, endpoint: str, opts: GenerationOptions, *
     if deprecated and not env_flag(os.environ, "FLORA_NO_DEPRECATION_WARNING"):
         warning(app.settings, DEPRECATION)
 
-    from flora_cli.cli.precheck import check_body
     from flora_cli.output.result import emit
 
-    # The pre-spend check (exit 2 before anything is sent) and the estimate.
-    estimate = check_body(app, body, from_pairs={key for key, _ in opts.param_pairs},
-                          enabled=not opts.no_check, offline=opts.dry_run)
+    # The pre-spend check (exit 2 before anything is sent) and the estimate: only when the
+    # request names a model (else the workspace's default, which the CLI does not know).
+    estimate: dict[str, Any] | None = None
+    if "model" in body and not opts.no_check:
+        from flora_cli.cli.precheck import check_body
+
+        estimate = check_body(app, body, from_pairs={key for key, _ in opts.param_pairs},
+                              offline=opts.dry_run)
 
     if opts.dry_run:
         client = app.client(require_key=False)
