@@ -1,4 +1,4 @@
-"""A small on-disk cache of list answers (GET /models, /workspaces, /projects), SPEC §11.
+"""A small on-disk cache of list answers (GET /models, /workspaces, /projects).
 
 Shell completion and the pre-spend check read it so that a TAB or a start costs no request
 while it is fresh (10 minutes). Entries are keyed by the API's base URL and a hash of the key:

@@ -1,4 +1,4 @@
-"""The pre-spend check (SPEC §11): a model's params, checked before a paid request is sent.
+"""The pre-spend check: a model's params, checked before a paid request is sent.
 
 One implementation, used by the CLI (`runs start-generation`, `generations create`, and per row
 by batches) and by the sandbox's own validation of `params`. It works on the JSON documents of

@@ -1,4 +1,4 @@
-"""Keeping the API key out of every output (SPEC §6: `Bearer sk_test_…` plus a redaction mark)."""
+"""Keeping the API key out of every output (`Bearer sk_test_…` plus a redaction mark)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ import json
 import click
 import pytest
 
-from flora_cli.api.models import GenerationRequest
 from flora_cli.cli import cli
 from flora_cli.cli.generation import BODY_FLAGS
+from flora_cli.sandbox.models import GenerationRequest
 from tests.cli_helpers import run
 
 

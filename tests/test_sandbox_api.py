@@ -325,25 +325,43 @@ def test_insufficient_credits_is_402(client: httpx.Client, sandbox: RunningSandb
     assert sandbox.state.runs == {}
 
 
-def test_budget_runs_out_and_refunds_free_it(make_sandbox: Callable[..., RunningSandbox]) -> None:
-    box = make_sandbox(speed=1000)
-    headers = {"Authorization": f"Bearer {box.api_key}"}
-    video = {"type": "video", "workspace_id": box.workspace_id, "project_id": box.project_id,
-             "model": "t2v-veo-3"}  # $1.20 a run, budget $1000: 833 runs fit
-    with httpx.Client(base_url=box.base_url, headers=headers) as c:
-        statuses = [c.post("/generate", json={**video, "prompt": f"v{i}"}).status_code
-                    for i in range(834)]
-        assert statuses.count(201) == 833 and statuses[-1] == 402
-        failing = c.post("/generate", json={**video, "prompt": "[fail] x"})
-        assert failing.status_code == 402
-    # A failed run gives its money back: make room by failing runs in a fresh box.
-    box2 = make_sandbox(speed=1000)
-    with httpx.Client(base_url=box2.base_url, headers=headers) as c:
-        video2 = {**video, "workspace_id": box2.workspace_id, "project_id": box2.project_id}
-        for i in range(833):
-            assert c.post("/generate", json={**video2, "prompt": f"[fail] {i}"}).status_code == 201
-        time.sleep(0.1)  # 90 s / 1000 × 0.6: every run has failed and been refunded
-        assert c.post("/generate", json={**video2, "prompt": "ok"}).status_code == 201
+def test_budget_runs_out_and_refunds_free_it() -> None:
+    """The budget rule on the sandbox's own state and clock: 833 runs at $1.20 fit in $1000,
+    the 834th is 402, and failed runs give their money back once the clock passes their end."""
+    from flora_cli.sandbox.config import SandboxConfig
+    from flora_cli.sandbox.defaults import (
+        SANDBOX_API_KEY,
+        SANDBOX_PROJECT_ID,
+        SANDBOX_WORKSPACE_ID,
+    )
+    from flora_cli.sandbox.errors import ApiError
+    from flora_cli.sandbox.models import GenerationRequest
+    from flora_cli.sandbox.state import SandboxState
+
+    now = [1_000_000.0]
+    state = SandboxState(SandboxConfig(speed=1.0), clock=lambda: now[0])
+
+    def create(prompt: str) -> int:
+        doc = {"type": "video", "workspace_id": SANDBOX_WORKSPACE_ID,
+               "project_id": SANDBOX_PROJECT_ID, "model": "t2v-veo-3", "prompt": prompt}
+        try:
+            result = state.create_run(
+                api_key=SANDBOX_API_KEY, idempotency_key=None, path="/api/v1/generate",
+                body=doc, request=GenerationRequest.model_validate(doc),
+                origin="http://127.0.0.1:1", request_id="req_test")
+        except ApiError as error:
+            return error.status
+        return result.status
+
+    statuses = [create(f"v{i}") for i in range(834)]  # $1.20 a run, budget $1000: 833 fit
+    assert statuses.count(201) == 833 and statuses[-1] == 402
+    assert create("[fail] x") == 402
+
+    state.reset()
+    assert all(create(f"[fail] {i}") == 201 for i in range(833))
+    assert create("ok") == 402  # nothing refunded while the failing runs are still going
+    now[0] += 3600  # every run has failed: their cost is refunded
+    assert create("ok") == 201
 
 
 # ----------------------------------------------------------------------------- idempotency
@@ -393,7 +411,7 @@ def test_idempotency_replay_mode(make_sandbox: Callable[..., RunningSandbox]) ->
 
 
 def test_idempotency_keys_expire_after_two_hours(sandbox: RunningSandbox) -> None:
-    from flora_cli.api.models import GenerationRequest
+    from flora_cli.sandbox.models import GenerationRequest
     from flora_cli.sandbox.state import IDEMPOTENCY_TTL_SECONDS, SandboxState
 
     now = [1000.0]

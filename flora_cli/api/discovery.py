@@ -1,4 +1,4 @@
-"""The list endpoints (CONTRACT §4): GET /models, GET /workspaces, GET /projects (paged).
+"""The list endpoints: GET /models, GET /workspaces, GET /projects (paged).
 
 Every request goes through the client's one transport loop (`FloraClient.request`); this
 module checks the shape of each answer with the standard library (no pydantic on these paths)

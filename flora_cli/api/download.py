@@ -1,4 +1,4 @@
-"""Saving a run's outputs into a directory (SPEC §7).
+"""Saving a run's outputs into a directory.
 
 Each output becomes `RUN_ID-OUTPUT_ID.EXT`; the extension comes from an allow-list of media
 types (the content type, else the URL's path), anything else is `.bin`, so a server cannot make

@@ -1,4 +1,4 @@
-"""Polling a run until it completes or fails (SPEC §7).
+"""Polling a run until it completes or fails.
 
 Each poll is one `FloraClient.request()` in polling mode: the transport loop rides through
 outages (connection errors, timeouts, 408, 429, 5xx) with backoff of at most 30 s until

@@ -1,4 +1,4 @@
-"""Retry policy as pure functions (SPEC §6), tested as a table.
+"""Retry policy as pure functions, tested as a table.
 
 The client's loop calls these; nothing here sleeps, sends or reads the clock itself.
 """

@@ -1,4 +1,4 @@
-"""Batches (SPEC §12): many rows from a file, one run per row, and the local run ledger.
+"""Batches: many rows from a file, one run per row, and the local run ledger.
 
 Standard library only at import (no httpx, rich or pydantic), so `--help` stays fast:
 - `reader`: JSONL/CSV rows, defaults from flags, validation of every row before anything is sent;

@@ -1,4 +1,4 @@
-"""The batch id and each row's derived idempotency key (SPEC §12): one run per row, ever.
+"""The batch id and each row's derived idempotency key: one run per row, ever.
 
 The key depends on the batch id, the row's `id` (or number) and its canonical body, so running
 the same file again sends the same keys, and a changed row (or changed defaults) is a new run.

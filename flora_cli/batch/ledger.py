@@ -1,4 +1,4 @@
-"""The run ledger (SPEC §12): a SQLite record of every run this CLI starts, single or batch.
+"""The run ledger: a SQLite record of every run this CLI starts, single or batch.
 
 `ledger.db` in the platform's state dir (`FLORA_STATE_DIR` overrides it), WAL mode with a busy
 timeout, so several CLIs (two shards on one machine) write at once and lose nothing. One row
@@ -133,7 +133,7 @@ def disabled(env: Mapping[str, str] | None = None, profile_setting: Any = None) 
 
 @dataclass
 class Record:
-    """One run as the ledger keeps it (the columns of SPEC §12)."""
+    """One run as the ledger keeps it (the columns of)."""
 
     origin: str
     idempotency_key: str

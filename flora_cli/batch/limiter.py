@@ -1,4 +1,4 @@
-"""The AIMD concurrency limit shared by every worker of a batch (SPEC §12).
+"""The AIMD concurrency limit shared by every worker of a batch.
 
 - `acquire()` takes a slot when fewer than `limit` requests are in flight and no pause is on.
 - A 429 anywhere halves the limit (down to 1), once per congestion event: the 429s of requests

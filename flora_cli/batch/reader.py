@@ -1,4 +1,4 @@
-"""Rows of a batch file (SPEC §12): JSONL or CSV, defaults from flags, every row validated.
+"""Rows of a batch file: JSONL or CSV, defaults from flags, every row validated.
 
 The file is read twice: once to validate every row and hash the content (the batch id), once
 to send. Neither pass keeps rows in memory, so memory does not grow with the number of rows;

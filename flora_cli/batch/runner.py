@@ -1,4 +1,4 @@
-"""The batch scheduler (SPEC §12): rows to runs on the one transport loop, at the API's rate.
+"""The batch scheduler: rows to runs on the one transport loop, at the API's rate.
 
 - The main thread reads rows (streamed), skips those the ledger already has, applies
   `--max-cost`, takes a slot from the AIMD limiter and hands the row to a worker.

@@ -1,4 +1,4 @@
-"""`--from-file` on the start commands, the ledger hooks of single runs, `runs history` (§12).
+"""`--from-file` on the start commands, the ledger hooks of single runs, `runs history`.
 
 The command layer wires things: rows come from `batch.reader`, keys from `batch.keys`, the
 scheduler is `batch.runner`, the ledger `batch.ledger`; progress is drawn by
@@ -207,7 +207,7 @@ def bad_rows_error(exc: Any) -> UsageError:
 
 @contextmanager
 def _signals(on_signal: Callable[[int], None]) -> Iterator[None]:
-    """SIGINT and SIGTERM stop new rows from starting (handled like Ctrl-C, SPEC §5)."""
+    """SIGINT and SIGTERM stop new rows from starting (handled like Ctrl-C)."""
     if sys.platform == "win32" or not _main_thread():  # pragma: no cover
         yield
         return
@@ -347,7 +347,7 @@ class _Models:
 
 
 def _precheck(models: _Models) -> Callable[[dict[str, Any]], list[tuple[str, str]]]:
-    """The pre-spend check of §11 for each row that names a model: (field, reason) per
+    """The pre-spend check for each row that names a model: (field, reason) per
     problem; nothing when the list cannot be had (one notice; the API decides)."""
     from flora_cli import modelcheck
 
@@ -370,7 +370,7 @@ USD_PER_CREDIT = 0.01
 
 
 def _estimator(models: _Models) -> Callable[[Mapping[str, Any]], float | None]:
-    """The estimated cost in USD of one row (§11): the model's `estimated_credits` scaled by
+    """The estimated cost in USD of one row: the model's `estimated_credits` scaled by
     `num_images`, at USD_PER_CREDIT. A row with no model is costed at the dearest model of
     its type. When the list cannot be had, nothing is estimated and --max-cost counts the
     costs the API charged so far."""

@@ -38,7 +38,6 @@ from flora_cli.cli.options import global_options
 
 SHELLS = ("bash", "zsh", "fish")
 PROG_NAME = "flora"
-COMPLETE_VAR = "_FLORA_COMPLETE"
 
 # bash >= 4.4 (for `-o nosort`). Differences from click's template: the answer is read with
 # `read -r` and added quoted (no globbing), and flora's stdin and stderr are not the terminal's.

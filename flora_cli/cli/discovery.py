@@ -1,4 +1,4 @@
-"""`flora models list|get`, `flora workspaces list`, `flora projects list` (SPEC §11).
+"""`flora models list|get`, `flora workspaces list`, `flora projects list`.
 
 Finding the IDs a start command needs. The command layer turns flags into requests and answers
 into output; the requests live in `api.discovery`, the tables in `output.tables`.

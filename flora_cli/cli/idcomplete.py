@@ -1,4 +1,4 @@
-"""Dynamic completion of IDs (SPEC §11): `--workspace-id`, `--project-id`, `--model` (filtered by
+"""Dynamic completion of IDs: `--workspace-id`, `--project-id`, `--model` (filtered by
 the `--type` on the line) and `--param KEY=` (the keys of the model on the line).
 
 Answers come from the list cache (`flora_cli.cache`, 10 minutes); a TAB on a fresh cache costs

@@ -1,4 +1,4 @@
-"""The pre-spend check on the start commands (SPEC §11), in the CLI's words.
+"""The pre-spend check on the start commands, in the CLI's words.
 
 `flora_cli.modelcheck` decides; this module finds the model list (the cache, else one
 GET /models), names the flag each problem came from, and turns problems into one usage error

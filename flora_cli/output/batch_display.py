@@ -1,4 +1,4 @@
-"""The batch's progress on stderr (SPEC §12): a live rich display on a terminal, else one
+"""The batch's progress on stderr: a live rich display on a terminal, else one
 summary line at the end; nothing with --quiet (the summary line too). stdout is never used.
 
 rich loads only when the live display is drawn.

@@ -1,4 +1,4 @@
-"""The FLORA sandbox: a faithful local FLORA API (Starlette served by uvicorn), SPEC §8.
+"""The FLORA sandbox: a faithful local FLORA API (Starlette served by uvicorn).
 
 This package module is cheap to import: it exposes only constants and the config dataclass
 (standard library). The Starlette app lives in `flora_cli.sandbox.app`, the uvicorn runner in

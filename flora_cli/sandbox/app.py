@@ -23,11 +23,11 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flora_cli.api.models import ModelList, ProjectList, WorkspaceList
 from flora_cli.sandbox.config import SandboxConfig
 from flora_cli.sandbox.defaults import API_PREFIX
 from flora_cli.sandbox.errors import ApiError
 from flora_cli.sandbox.media import render
+from flora_cli.sandbox.models import ModelList, ProjectList, WorkspaceList
 from flora_cli.sandbox.seed import DEFAULT_PROJECT_LIMIT, MODELS, PROJECTS, WORKSPACES
 from flora_cli.sandbox.state import SandboxState
 from flora_cli.sandbox.validation import (
@@ -199,7 +199,7 @@ def build_app(state: SandboxState) -> Starlette:
         return _json(200, _dump(document))
 
     async def output_file(request: Request) -> Response:
-        # Output URLs are public, like a CDN's: no key needed (SPEC §7 sends none elsewhere).
+        # Output URLs are public, like a CDN's: no key needed (the key goes only to the API origin).
         run_id = request.path_params["run_id"]
         check_run_id(run_id)
         media_type, prompt, index = state.output_file(run_id, request.path_params["filename"])

@@ -18,9 +18,5 @@ SANDBOX_SPEED_ENV = "FLORA_SANDBOX_SPEED"
 #: Speed of the embedded sandbox when the variable is unset: an 8 s image run takes 2 s.
 EMBEDDED_DEFAULT_SPEED = 4.0
 
-#: `flora sandbox serve` defaults.
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 4010
-
 #: The API root path the sandbox serves under.
 API_PREFIX = "/api/v1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from flora_cli.api.models import ErrorBody, ErrorEnvelope, FieldError
+from flora_cli.sandbox.models import ErrorBody, ErrorEnvelope, FieldError
 
 STATUS_MESSAGES: dict[str, str] = {
     "unauthorized": "Invalid API key.",

@@ -16,7 +16,7 @@ from array import array
 from dataclasses import dataclass
 from functools import lru_cache
 
-from flora_cli.api.models import MediaType
+from flora_cli.sandbox.models import MediaType
 
 SIZE = 64  # pixels, for images and the frames of the video
 GIF_FRAMES = 12

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flora_cli.api.models import MediaType, ModelInfo, ModelParam, Project, Workspace
 from flora_cli.sandbox.defaults import (
     SANDBOX_BROKE_PROJECT_ID,
     SANDBOX_BROKE_WORKSPACE_ID,
     SANDBOX_PROJECT_ID,
     SANDBOX_WORKSPACE_ID,
 )
+from flora_cli.sandbox.models import MediaType, ModelInfo, ModelParam, Project, Workspace
 
 #: 2026-01-01T00:00:00Z: seeded timestamps are fixed so listings are stable.
 _EPOCH = 1_767_225_600

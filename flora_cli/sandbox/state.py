@@ -19,7 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flora_cli.api.models import (
+from flora_cli.modelcheck import output_count
+from flora_cli.sandbox.config import SandboxConfig
+from flora_cli.sandbox.defaults import API_PREFIX
+from flora_cli.sandbox.errors import ApiError
+from flora_cli.sandbox.media import OUTPUT_KIND, text_output
+from flora_cli.sandbox.models import (
     GenerationRequest,
     MediaType,
     ModelRef,
@@ -27,11 +32,6 @@ from flora_cli.api.models import (
     RunCreated,
     RunOutput,
 )
-from flora_cli.modelcheck import output_count
-from flora_cli.sandbox.config import SandboxConfig
-from flora_cli.sandbox.defaults import API_PREFIX
-from flora_cli.sandbox.errors import ApiError
-from flora_cli.sandbox.media import OUTPUT_KIND, text_output
 from flora_cli.sandbox.seed import (
     MODEL_DOCS,
     MODELS_BY_ID,
@@ -42,7 +42,7 @@ from flora_cli.sandbox.seed import (
 )
 from flora_cli.sandbox.validation import normalise, resolve_model, validate_params
 
-#: How long an idempotency key is remembered (SPEC: two hours).
+#: How long an idempotency key is remembered (two hours).
 IDEMPOTENCY_TTL_SECONDS = 2 * 60 * 60
 RATE_WINDOW_SECONDS = 60.0
 

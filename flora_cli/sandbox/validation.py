@@ -17,7 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from flora_cli import vocab
-from flora_cli.api.models import (
+from flora_cli.modelcheck import check_params, find_model
+from flora_cli.sandbox.errors import ApiError, validation_error
+from flora_cli.sandbox.models import (
     PROJECT_ID_PATTERN,
     RUN_ID_PATTERN,
     WORKSPACE_ID_PATTERN,
@@ -25,8 +27,6 @@ from flora_cli.api.models import (
     GenerationRequest,
     MediaType,
 )
-from flora_cli.modelcheck import check_params, find_model
-from flora_cli.sandbox.errors import ApiError, validation_error
 
 MEDIA_TYPES: tuple[MediaType, ...] = ("image", "video", "audio", "text")
 assert MEDIA_TYPES == vocab.MEDIA_TYPES

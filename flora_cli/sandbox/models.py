@@ -1,12 +1,10 @@
-"""The wire contract of FLORA's API as pydantic models (`shared/api/openapi-*.yml`).
+"""The wire contract of FLORA's API as pydantic models, as the OpenAPI files state it.
 
-One set of models serves the client, the pretty renderer and the sandbox. Requests are strict
-(`extra="forbid"`, as the API's closed body schema); responses are parsed leniently
-(`extra="allow"`): an unknown field is kept, never dropped. The CLI prints response bodies as
-received, not re-serialised models, so a model can never lose a field on the way to stdout.
-
-This module imports pydantic: it is loaded only by the commands that need it (never by
-`flora --help` or the `--json` start path).
+The sandbox serves and validates with them, and the tests check the CLI's request bodies
+against them (tests/test_parity.py). Requests are strict (`extra="forbid"`, as the API's closed
+body schema); responses are parsed leniently (`extra="allow"`): an unknown field is kept. The
+CLI itself does not use them: it prints response bodies as received, so no field is ever lost,
+and it never pays for importing pydantic.
 """
 
 from __future__ import annotations
