@@ -302,3 +302,14 @@ def test_zsh_completes_ids_on_a_terminal(sandbox: RunningSandbox, cache_dir: Pat
                            b"ration=")
         shown += shell.send("Q", b"Q")
         assert screen_line(shown).endswith("--param duration=Q"), repr(shown)
+
+
+def test_a_miss_sends_what_the_command_would(cache_dir: Path) -> None:
+    # the key (to the API's own origin) and the custom headers, like any request of flora
+    with scripted(Reply(200, MODELS_DOC)) as server:
+        answer, _ = bash_tab([*START, "--type", "text", "--model", ""],
+                             account_env(server.base_url, FLORA_CUSTOM_HEADERS="X-Team: blue"))
+        assert answer == ["llm-gpt-5-mini", "llm-claude-sonnet-4-5"]
+        [request] = server.requests
+        assert request.headers["authorization"] == f"Bearer {SECRET}"
+        assert request.headers["x-team"] == "blue"

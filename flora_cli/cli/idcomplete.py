@@ -36,7 +36,7 @@ def _account(ctx: click.Context) -> tuple[str, str, Any] | None:
     return settings.base_url, settings.api_key, settings
 
 
-def _fetch(base_url: str, api_key: str, path: str, params: dict[str, str] | None,
+def _fetch(settings: Any, path: str, params: dict[str, str] | None,
            check: Callable[[Any], Any]) -> Any | None:
     """GET `path` within the budget; the checked document, or None."""
     box: list[Any] = []
@@ -45,8 +45,9 @@ def _fetch(base_url: str, api_key: str, path: str, params: dict[str, str] | None
         try:
             from flora_cli.api.client import FloraClient
 
-            with FloraClient(api_key=api_key, base_url=base_url, timeout=BUDGET_SECONDS,
-                             max_retries=0) as client:
+            with FloraClient(api_key=settings.api_key, base_url=settings.base_url,
+                             timeout=BUDGET_SECONDS, max_retries=0,
+                             headers=settings.headers) as client:
                 data = client.request("GET", path, params=params).data
             check(data)
             box.append(data)
@@ -64,7 +65,7 @@ def _cached(ctx: click.Context, name: str, path: str, params: dict[str, str] | N
     account = _account(ctx)
     if account is None:
         return None
-    base_url, api_key, _ = account
+    base_url, api_key, settings = account
     doc = cache.read(base_url, api_key, name)
     if doc is not None:
         try:
@@ -72,7 +73,7 @@ def _cached(ctx: click.Context, name: str, path: str, params: dict[str, str] | N
             return doc
         except Exception:
             pass
-    doc = _fetch(base_url, api_key, path, params, check)
+    doc = _fetch(settings, path, params, check)
     if doc is not None:
         cache.write(base_url, api_key, name, doc)
     return doc
