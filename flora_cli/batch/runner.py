@@ -54,6 +54,7 @@ class Stats:
     started: int = 0
     skipped: int = 0
     failed: int = 0  # rejected, failed or not started
+    run_failed: int = 0  # of which: runs that failed (sending the row again would not help)
     completed: int = 0
     cost: float = 0.0
     limit: int = 0
@@ -228,6 +229,8 @@ class Batch:
                 self.stats.failed += 1
             if status == "completed":
                 self.stats.completed += 1
+            if status == "failed":
+                self.stats.run_failed += 1
         self.output.put(item.seq, doc)
         self._changed()
 

@@ -318,7 +318,11 @@ def run_batch(app: App, endpoint: str, opts: GenerationOptions, *, wait: bool) -
         err.exit_code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         raise err
     if stats.failed:
-        hint = "Run the same command again to retry the rows that did not start."
+        hint = "Run the same command again to send the rows that were rejected or not started."
+        if stats.run_failed:
+            hint += (f" The {stats.run_failed} failed run(s) are not sent again: change those "
+                     "rows (a new row is a new run), or see them with 'flora runs history "
+                     f"--batch {batch_id} --status failed'.")
         if runner.auth_failed:
             hint = "The API refused the key: fix it, then run the same command again."
         raise FloraError(

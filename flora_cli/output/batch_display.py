@@ -35,15 +35,20 @@ def _clock(seconds: float | None) -> str:
 def summary_line(stats: Stats, batch_id: str) -> str:
     elapsed = time.monotonic() - stats.began
     rate = stats.started / elapsed if elapsed > 0 else 0.0
+    parts = [f"{stats.started} started"]
+    if stats.skipped:
+        parts.append(f"{stats.skipped} already started")
+    if stats.completed:
+        parts.append(f"{stats.completed} completed")
+    parts.append(f"{stats.failed} incomplete")
     return clean_line(
-        f"batch {batch_id}: {stats.done}/{stats.total} rows · {stats.started} started · "
-        f"{stats.skipped} skipped (already started) · {stats.completed} completed · "
-        f"{stats.failed} rejected/failed/not started · cost ${stats.cost:,.2f} · "
-        f"{_clock(elapsed)} ({rate:.1f} runs/s)")
+        f"batch {batch_id}: {stats.done}/{stats.total} rows: {', '.join(parts)} · "
+        f"${stats.cost:,.2f} · {_clock(elapsed)} ({rate:.1f} runs/s)")
 
 
 def status_line(stats: Stats, width: int) -> str:
-    parts = [f"{stats.done}/{stats.total} rows",
+    parts = [f"{stats.done}/{stats.total} done",
+             f"{stats.started} started",
              f"in flight {stats.in_flight}/{stats.limit}",
              f"waiting {stats.open}" if stats.open else "",
              f"failed {stats.failed}",
