@@ -205,8 +205,10 @@ def test_status_without_any_key(cfg: Path) -> None:
 def test_sandbox_status_explains_its_own_key(cfg: Path) -> None:
     out = run(["--sandbox", "auth", "status"])
     assert out.exit_code == 0
-    assert "own built-in sk_test_ key" in out.stderr
+    assert "own built-in sk_test_ key" in out.json()["note"]
     assert out.json()["sandbox"] is True
+    out = run(["--sandbox", "--format", "pretty", "auth", "status"])
+    assert out.exit_code == 0 and "own built-in sk_test_ key" in out.stdout
 
 
 def test_token_uses_the_winning_source(tmp_path: Path) -> None:

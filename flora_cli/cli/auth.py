@@ -54,8 +54,9 @@ def _read_key(with_key: bool) -> tuple[str, str]:
     from flora_cli.settings import check_api_key
 
     if with_key:
-        data = sys.stdin.buffer.read(MAX_KEY_BYTES + 1) if hasattr(sys.stdin, "buffer") \
-            else sys.stdin.read(MAX_KEY_BYTES + 1).encode()
+        stream = getattr(sys.stdin, "buffer", None)
+        data = (stream.read(MAX_KEY_BYTES + 1) if stream is not None
+                else sys.stdin.read(MAX_KEY_BYTES + 1).encode())
         if len(data) > MAX_KEY_BYTES:
             raise UsageError("--with-key: stdin holds more than 4 KiB; it is not an API key")
         try:
@@ -244,9 +245,9 @@ def status(ctx: click.Context, /) -> None:
     app = get_app(ctx, start_sandbox=False)
     settings = app.settings
     if settings.sandbox:
-        _notice(app, SANDBOX_NOTE)
         emit({"sandbox": True, "note": SANDBOX_NOTE}, settings,
-             pretty=lambda console, doc: None)
+             pretty=lambda console, doc: console.print(doc["note"], markup=False,
+                                                       highlight=False))
         return
     paths = config_paths()
     config = load_config(paths.config)
