@@ -1,4 +1,4 @@
-"""Reading response bodies as untrusted input (SPEC §6.1): size caps, bounded decompression,
+"""Reading response bodies as untrusted input: size caps, bounded decompression,
 JSON shape caps. Standard library only; the client's transport loop drives it.
 
 - `Decoder` undoes a `Content-Encoding` (identity, gzip, deflate) while streaming, never

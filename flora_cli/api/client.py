@@ -1,4 +1,4 @@
-"""The HTTP client: the one module that imports httpx, and THE one transport loop (SPEC §6, §6.1).
+"""The HTTP client: the one module that imports httpx, and THE one transport loop.
 
 Every exchange — the POST that starts a run, each poll, each list call, each download — goes
 through `FloraClient._loop`:
