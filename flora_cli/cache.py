@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -77,6 +76,8 @@ def read(base_url: str, api_key: str, name: str, *, ttl: float = TTL_SECONDS,
 
 def write(base_url: str, api_key: str, name: str, data: Any) -> None:
     """Store `data` (atomically, private to the user); any failure is ignored."""
+    import tempfile  # only on a write (a miss): a TAB on a fresh cache never needs it
+
     try:
         path = path_for(base_url, api_key, name)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 MEDIA_TYPES = ("image", "video", "audio", "text")
@@ -182,20 +181,35 @@ def closest(word: str, candidates: Sequence[str], n: int = 3) -> list[str]:
 # --------------------------------------------------------------------------- issues
 
 
-@dataclass(frozen=True)
 class Issue:
     """One reason the request would be refused.
 
     kind: `unknown_model`, `model_type` (a model of another media type), `unknown_param`,
     `required`, `type`, `option`, `range`. `name` is the param name (or `model`).
+    (A plain class, not a dataclass: a TAB imports this module, and a dataclass costs
+    milliseconds to build.)
     """
 
-    kind: str
-    name: str
-    model_id: str
-    value: Any = None
-    allowed: str = ""
-    suggestions: tuple[str, ...] = field(default=())
+    __slots__ = ("allowed", "kind", "model_id", "name", "suggestions", "value")
+
+    def __init__(self, kind: str, name: str, model_id: str, value: Any = None,
+                 allowed: str = "", suggestions: tuple[str, ...] = ()) -> None:
+        self.kind = kind
+        self.name = name
+        self.model_id = model_id
+        self.value = value
+        self.allowed = allowed
+        self.suggestions = suggestions
+
+    def __repr__(self) -> str:
+        return (f"Issue({self.kind!r}, {self.name!r}, {self.model_id!r}, {self.value!r}, "
+                f"{self.allowed!r}, {self.suggestions!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Issue) and all(
+            getattr(self, slot) == getattr(other, slot) for slot in Issue.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def field(self) -> str:
