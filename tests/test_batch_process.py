@@ -52,8 +52,11 @@ def count_ledger(state: Path) -> int:
         conn.close()
 
 
-def test_sigterm_mid_batch_then_resume_starts_only_the_missing_rows(
-        make_sandbox: Callable[..., RunningSandbox], state: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "code", "exit_code"), [
+    (signal.SIGTERM, "terminated", 143), (signal.SIGINT, "interrupted", 130)])
+def test_a_signal_mid_batch_then_resume_starts_only_the_missing_rows(
+        make_sandbox: Callable[..., RunningSandbox], state: Path, tmp_path: Path,
+        sig: int, code: str, exit_code: int) -> None:
     sb = make_sandbox(latency_ms=150)
     rows = write_rows(tmp_path / "rows.jsonl", 40)
     proc = subprocess.Popen(
@@ -65,18 +68,18 @@ def test_sigterm_mid_batch_then_resume_starts_only_the_missing_rows(
     try:
         assert proc.stdout is not None
         head = [proc.stdout.readline() for _ in range(3)]  # a few rows are done
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         rest, err = proc.communicate(timeout=30)
     finally:
         killer.cancel()
-    assert proc.returncode == 143, err
+    assert proc.returncode == exit_code, err
     assert "Traceback" not in err and SECRET not in err
-    assert json.loads(err.strip().splitlines()[-1])["error"]["code"] == "terminated"
+    assert json.loads(err.strip().splitlines()[-1])["error"]["code"] == code
     docs = [json.loads(x) for x in [*head, *rest.splitlines()] if x.strip()]
     assert sorted(d["row"] for d in docs) == list(range(1, 41))  # every row reported once
     started = [d for d in docs if d["status"] == "started"]
     assert 3 <= len(started) < 40
-    assert all(d["error"]["code"] == "terminated" for d in docs if d["status"] == "not_started")
+    assert all(d["error"]["code"] == code for d in docs if d["status"] == "not_started")
     assert len(sb.state.runs) == len(started)  # rows in flight finished and were recorded
     assert count_ledger(state) == len(started)
 

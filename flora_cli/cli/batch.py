@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from flora_cli import optspec as o
 from flora_cli.api.errors import (
     EXIT_BATCH_INCOMPLETE,
-    EXIT_INTERRUPTED,
     FloraError,
     InterruptedError_,
+    TerminatedError,
     UsageError,
 )
 from flora_cli.cli import params as p
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from flora_cli.cli.context import App
     from flora_cli.cli.generation import GenerationOptions
 
-EXIT_TERMINATED = 143
 
 
 class FromFileParam(p._SourceType):
@@ -309,14 +308,11 @@ def run_batch(app: App, endpoint: str, opts: GenerationOptions, *, wait: bool) -
             "their same idempotency keys, so the API does not start them twice.",
             code="ledger_unavailable", exit_code=EXIT_BATCH_INCOMPLETE)
     if received:
-        terminated = received[-1] == signal.SIGTERM
-        err = InterruptedError_(
-            f"{'Terminated' if terminated else 'Interrupted'}: no new rows were started; "
-            f"{stats.started} run(s) started in this batch are recorded.",
-            code="terminated" if terminated else "interrupted",
+        cls = TerminatedError if received[-1] == signal.SIGTERM else InterruptedError_
+        raise cls(
+            f"{'Terminated' if cls is TerminatedError else 'Interrupted'}: no new rows were "
+            f"started; the {stats.started} run(s) this batch started are recorded.",
             hint="Run the same command again to start only the rows that did not start.")
-        err.exit_code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
-        raise err
     if stats.failed:
         hint = "Run the same command again to send the rows that were rejected or not started."
         if stats.run_failed:
