@@ -61,10 +61,16 @@ def path_for(base_url: str, api_key: str, name: str, env: Mapping[str, str] | No
 def read(base_url: str, api_key: str, name: str, *, ttl: float = TTL_SECONDS,
          now: float | None = None) -> Any | None:
     """The cached document when it is younger than `ttl` seconds; None on a miss or any error."""
+    from flora_cli.api.body import MAX_JSON_BYTES, loads_strict
+
     try:
         path = path_for(base_url, api_key, name)
-        with open(path, encoding="utf-8") as handle:
-            entry = json.load(handle)
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_JSON_BYTES + 1)
+        if len(raw) > MAX_JSON_BYTES:
+            return None
+        # A cache file is local input: checked as strictly as an API answer.
+        entry = loads_strict(raw.decode("utf-8"))
         saved = entry["saved_at"]
         age = (time.time() if now is None else now) - float(saved)
         if not 0 <= age < ttl or entry.get("base_url") != base_url.rstrip("/"):

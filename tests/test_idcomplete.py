@@ -313,3 +313,19 @@ def test_a_miss_sends_what_the_command_would(cache_dir: Path) -> None:
         [request] = server.requests
         assert request.headers["authorization"] == f"Bearer {SECRET}"
         assert request.headers["x-team"] == "blue"
+
+
+@pytest.mark.parametrize("content", [
+    '{"saved_at": NaN, "base_url": "x", "data": {}}',
+    "[" * 500 + "]" * 500,
+    "\xff not utf-8",
+    "{",
+])
+def test_a_broken_cache_file_is_a_miss(sandbox: RunningSandbox, cache_dir: Path,
+                                       content: str) -> None:
+    path = cache.path_for(sandbox.base_url, SECRET, "models")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content.encode("latin-1"))
+    answer, _ = bash_tab([*START, "--type", "video", "--model", ""],
+                         account_env(sandbox.base_url))
+    assert answer == ["t2v-kling-2-1", "t2v-veo-3"]  # fetched again, silently

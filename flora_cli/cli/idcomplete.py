@@ -11,6 +11,7 @@ slow server — gives no candidates, silently: a TAB must never print an error o
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,7 +49,8 @@ def _fetch(settings: Any, path: str, params: dict[str, str] | None,
             with FloraClient(api_key=settings.api_key, base_url=settings.base_url,
                              timeout=BUDGET_SECONDS, max_retries=0,
                              headers=settings.headers) as client:
-                data = client.request("GET", path, params=params).data
+                deadline = time.monotonic() + BUDGET_SECONDS
+                data = client.request("GET", path, params=params, deadline=deadline).data
             check(data)
             box.append(data)
         except Exception:  # silent by design: a TAB shows no error
