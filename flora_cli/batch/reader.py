@@ -13,7 +13,6 @@ import codecs
 import csv
 import hashlib
 import io
-import json
 import math
 import shutil
 import sys
@@ -22,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from flora_cli.api.body import loads_strict
 from flora_cli.cli.params import (
     ParamError,
     parse_media_type,
@@ -207,10 +207,6 @@ def _utf8_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
             yield number, None
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _jsonl_records(stream: IO[bytes]) -> Iterator[RawRecord]:
     row = 0
     for line, text in _utf8_lines(stream):
@@ -221,8 +217,8 @@ def _jsonl_records(stream: IO[bytes]) -> Iterator[RawRecord]:
             yield row, line, Problem(row, line, "(line)", "not UTF-8 text, or over 4 MiB")
             continue
         try:
-            value = json.loads(text, parse_constant=_refuse_constant)
-        except (ValueError, RecursionError) as exc:
+            value = loads_strict(text)
+        except ValueError as exc:
             yield row, line, Problem(row, line, "(line)", f"not valid JSON: {exc}")
             continue
         if not isinstance(value, dict):
@@ -316,14 +312,14 @@ def _csv_fields(header: list[str], cells: list[str], row: int,
             continue  # an empty cell is an absent field: the default applies
         if name.startswith(PARAM_PREFIX):
             try:
-                value: Any = json.loads(cell, parse_constant=_refuse_constant)
-            except (ValueError, RecursionError):
+                value: Any = loads_strict(cell)
+            except ValueError:
                 value = cell
             param_cells[name[len(PARAM_PREFIX):]] = value
         elif name == "params":
             try:
-                fields["params"] = json.loads(cell, parse_constant=_refuse_constant)
-            except (ValueError, RecursionError) as exc:
+                fields["params"] = loads_strict(cell)
+            except ValueError as exc:
                 return Problem(row, line, "params", f"not valid JSON: {exc}")
         else:
             fields[name] = cell
