@@ -167,7 +167,8 @@ def main() -> None:
             server.wait(10)
         raw_rate = args.rows / raw["wall"]
         rate = b["started"] / b["wall"]
-        m = re.search(r"\(([\d.]+) runs/s\)", str(b["stderr"]))
+        m = re.search(r"([\d.]+)/s$", str(b["stderr"]).strip().splitlines()[-1]
+                      if str(b["stderr"]).strip() else "")
         steady = float(m.group(1)) if m else float("nan")
         line = (f"{c:>4}  {raw_rate:>10.0f}  {rate:>12.0f}  {rate / raw_rate:>5.2f}  "
                 f"{steady:>13.0f}  {steady / raw_rate:>5.2f}  "

@@ -61,8 +61,9 @@ class Stats:
     began: float = field(default_factory=time.monotonic)
 
     def eta(self) -> float | None:
+        """From the pace so far, once a twentieth of the rows (at least 10) are done."""
         elapsed = time.monotonic() - self.began
-        if self.done == 0 or elapsed <= 0:
+        if self.done < min(self.total, max(10, self.total // 20)) or elapsed <= 0:
             return None
         return (self.total - self.done) * elapsed / self.done
 

@@ -42,8 +42,8 @@ def summary_line(stats: Stats, batch_id: str) -> str:
         parts.append(f"{stats.completed} completed")
     parts.append(f"{stats.failed} incomplete")
     return clean_line(
-        f"batch {batch_id}: {stats.done}/{stats.total} rows: {', '.join(parts)} · "
-        f"${stats.cost:,.2f} · {_clock(elapsed)} ({rate:.1f} runs/s)")
+        f"batch {batch_id}: {stats.done}/{stats.total} · {', '.join(parts)} · "
+        f"${stats.cost:,.2f} · {_clock(elapsed)} · {rate:.0f}/s")
 
 
 def status_line(stats: Stats, width: int) -> str:
