@@ -20,13 +20,12 @@ from flora_cli.api.errors import (
     TerminatedError,
     UsageError,
 )
-from flora_cli.cli.auth import auth
 from flora_cli.cli.completion import completion
-from flora_cli.cli.configcmd import config
 from flora_cli.cli.context import PATH_KEY as _PATH_KEY
 from flora_cli.cli.context import current_app
 from flora_cli.cli.discovery import models, projects, workspaces
 from flora_cli.cli.generations import generations
+from flora_cli.cli.lazy import LazyGroup
 from flora_cli.cli.options import global_options
 from flora_cli.cli.runs import runs
 from flora_cli.cli.sandbox import sandbox
@@ -176,8 +175,11 @@ cli.add_command(models)
 cli.add_command(workspaces)
 cli.add_command(projects)
 cli.add_command(sandbox)
-cli.add_command(auth)
-cli.add_command(config)
+# Loaded when used: most invocations never touch them (tests/test_imports.py pins this).
+cli.add_command(LazyGroup("auth", "flora_cli.cli.auth:auth",
+                          short_help="Log in once: store, check, print or remove an API key."))
+cli.add_command(LazyGroup("config", "flora_cli.cli.configcmd:config",
+                          short_help="Show and change settings per profile (config.toml)."))
 cli.add_command(completion)
 
 

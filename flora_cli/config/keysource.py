@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flora_cli.config.errors import KeyFileError, KeyStoreError
@@ -31,14 +30,18 @@ API_KEY_FILE_ENV = "FLORA_API_KEY_FILE"
 Notice = Callable[[str], None]
 
 
-@dataclass(frozen=True)
 class FoundKey:
-    key: str | None
-    #: `--api-key`, `--api-key-file PATH`, `FLORA_API_KEY`, `FLORA_API_KEY_FILE PATH`,
-    #: `profile NAME (keyring)`, `profile NAME (credentials.toml)`, or `none`.
-    source: str
-    #: For a stored key: `keyring` or `file`.
-    store: str | None = None
+    """A key and where it came from (never the key itself in `source`)."""
+
+    __slots__ = ("key", "source", "store")
+
+    def __init__(self, key: str | None, source: str, store: str | None = None) -> None:
+        self.key = key
+        #: `--api-key`, `--api-key-file PATH`, `FLORA_API_KEY`, `FLORA_API_KEY_FILE PATH`,
+        #: `profile NAME (keyring)`, `profile NAME (credentials.toml)`, or `none`.
+        self.source = source
+        #: For a stored key: `keyring` or `file`.
+        self.store = store
 
 
 def read_key_file(path: str, source: str) -> str:

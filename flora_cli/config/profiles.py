@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from flora_cli.config.errors import ConfigError, UnknownProfileError
@@ -46,22 +45,32 @@ def check_profile_name(name: str, source: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
 class Profile:
-    name: str
-    #: The raw TOML values of the known settings present in the table.
-    values: dict[str, Any] = field(default_factory=dict)
-    key_store: str | None = None
+    """One `[profiles.NAME]` table. (Plain classes here: defining a dataclass costs about a
+    millisecond, and this module loads on every start.)"""
+
+    __slots__ = ("key_store", "name", "values")
+
+    def __init__(self, name: str, values: dict[str, Any] | None = None,
+                 key_store: str | None = None) -> None:
+        self.name = name
+        #: The raw TOML values of the known settings present in the table.
+        self.values: dict[str, Any] = values if values is not None else {}
+        self.key_store = key_store
 
 
-@dataclass(frozen=True)
 class ConfigFile:
-    path: str
-    exists: bool
-    current_profile: str | None = None
-    profiles: dict[str, Profile] = field(default_factory=dict)
-    #: One line per unknown key (each printed once, as a warning).
-    warnings: tuple[str, ...] = ()
+    __slots__ = ("current_profile", "exists", "path", "profiles", "warnings")
+
+    def __init__(self, path: str, exists: bool, current_profile: str | None = None,
+                 profiles: dict[str, Profile] | None = None,
+                 warnings: tuple[str, ...] = ()) -> None:
+        self.path = path
+        self.exists = exists
+        self.current_profile = current_profile
+        self.profiles: dict[str, Profile] = profiles if profiles is not None else {}
+        #: One line per unknown key (each printed once, as a warning).
+        self.warnings = warnings
 
     def known_profiles(self) -> list[str]:
         names = set(self.profiles) | {DEFAULT_PROFILE}
