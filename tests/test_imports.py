@@ -102,6 +102,21 @@ DRY_RUN = ["runs", "start-generation", "--json", "--dry-run", "--project-id", "p
            "--workspace-id", "ws_1", "--type", "image", "--prompt", "p"]
 
 
+def test_auth_and_config_commands_load_only_when_used() -> None:
+    loaded_mods = loaded_after_modules(["--help"])
+    assert not {"flora_cli.cli.auth", "flora_cli.cli.configcmd"} & loaded_mods
+    assert "flora_cli.cli.auth" in loaded_after_modules(["auth", "--help"])
+
+
+def loaded_after_modules(args: list[str]) -> set[str]:
+    """Full module names (loaded_after keeps only the top-level packages)."""
+    probe = PROBE.replace("m.split(\".\")[0]", "m")
+    proc = subprocess.run([sys.executable, "-c", probe, json.dumps(args)],
+                          capture_output=True, text=True, timeout=60)
+    line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED ")][-1]
+    return set(json.loads(line[len("LOADED "):]))
+
+
 def test_ci_path_reads_no_config_machinery() -> None:
     # Key in the environment, no config file: no TOML parser, no platformdirs, no keyring.
     for env in ({"FLORA_API_KEY": "sk_test_x"},
