@@ -547,7 +547,7 @@ class FloraClient:
                 request = http.build_request(req.method, req.url, headers=req.headers,
                                              content=content)
                 started = self.clock()
-                resp = http.send(request, stream=True, follow_redirects=False)
+                resp = _send(http, request)
                 try:
                     self._trace_head(resp, self.clock() - started)
                     status, headers, request_id = _head(resp, idem)
@@ -661,8 +661,7 @@ class FloraClient:
                 with self._transport_errors(current, None):
                     http = self.http_for(current)
                     started = self.clock()
-                    resp = http.send(http.build_request("GET", current, headers=req.headers),
-                                     stream=True, follow_redirects=False)
+                    resp = _send(http, http.build_request("GET", current, headers=req.headers))
                     try:
                         self._trace_head(resp, self.clock() - started)
                         status, headers, request_id = _head(resp, None)
@@ -701,6 +700,18 @@ class FloraClient:
 
 
 # -- attempt helpers ---------------------------------------------------------------------
+
+
+def _send(http: httpx.Client, request: httpx.Request) -> httpx.Response:
+    """Send through the client's transport for the URL (its proxy, or none), streamed.
+
+    Not `Client.send`: that would read a redirect's `Location` itself (and fail on a hostile
+    one before this module sees it), turn URL userinfo into Basic auth and keep cookies. The
+    transport maps httpcore's exceptions to httpx's, on the body's reads too.
+    """
+    response = http._transport_for_url(request.url).handle_request(request)
+    response.request = request
+    return response
 
 
 def _head(resp: httpx.Response, idem: str | None) -> tuple[int, dict[str, str], str | None]:

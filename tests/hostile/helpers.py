@@ -1,0 +1,67 @@
+"""Running the CLI against a hostile server: in process (CliRunner) or as a real subprocess,
+timed, with the checks of `rawserver.check_outputs` applied to every run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from click.testing import CliRunner
+
+from flora_cli.cli import cli
+from tests.hostile.rawserver import SECRET, RawServer, check_outputs
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def error(self) -> Any:
+        return json.loads(self.stderr.strip().splitlines()[-1])
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def flora(args: list[str], *, env: Mapping[str, str] | None = None,
+          input: str | bytes | None = None) -> Result:
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, args, env=dict(env or {}), input=input,
+                                catch_exceptions=False)
+    out = Result(result.exit_code, result.stdout, result.stderr, time.monotonic() - started)
+    check_outputs(out.stdout, out.stderr, out.exit_code)
+    return out
+
+
+def flora_process(args: list[str], *, env: Mapping[str, str] | None = None,
+                  input: bytes | None = None, timeout: float = 60) -> Result:
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "flora_cli", *args],
+                          env={**os.environ, **(env or {})}, input=input,
+                          capture_output=True, timeout=timeout)
+    out = Result(proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                 proc.stderr.decode("utf-8", "replace"), time.monotonic() - started)
+    check_outputs(out.stdout, out.stderr, out.exit_code)
+    return out
+
+
+def api(srv: RawServer | str, *more: str) -> list[str]:
+    base = srv if isinstance(srv, str) else srv.base_url
+    return ["--api-key", SECRET, "--base-url", base, *more]
+
+
+START = ["generations", "create", "--workspace-id", "ws_1", "--project-id", "prj_1",
+         "--type", "image", "--prompt", "a mug", "--no-check"]
+
+
+def start(srv: RawServer | str, *more: str) -> list[str]:
+    return [*api(srv), *START, "--json", *more]
