@@ -38,7 +38,7 @@ def flora(args: list[str], *, env: Mapping[str, str] | None = None,
     result = CliRunner().invoke(cli, args, env=dict(env or {}), input=input,
                                 catch_exceptions=False)
     out = Result(result.exit_code, result.stdout, result.stderr, time.monotonic() - started)
-    check_outputs(out.stdout, out.stderr, out.exit_code)
+    check_outputs(out.stdout, out.stderr, out.exit_code, json_stdout="pretty" not in args)
     return out
 
 
