@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from flora_cli.sandbox.config import SandboxConfig
 from flora_cli.sandbox.defaults import API_PREFIX
 from flora_cli.sandbox.errors import ApiError
+from flora_cli.sandbox.guard import TooLarge, counting_receive, declared_length, send_413
 from flora_cli.sandbox.media import render
 from flora_cli.sandbox.models import ModelList, ProjectList, WorkspaceList
 from flora_cli.sandbox.seed import DEFAULT_PROJECT_LIMIT, MODELS, PROJECTS, WORKSPACES
@@ -117,6 +118,9 @@ def _endpoint(handler: Handler) -> Handler:
             return await handler(request)
         except ApiError as error:
             return _error_response(error)
+        except TooLarge:  # the body passed the limit while being read
+            return _error_response(ApiError(413, "payload_too_large",
+                                            "The request body is too large."))
         except Exception as exc:  # a bug: answer in the envelope, never with a traceback
             _context(request).internal_error = f"{type(exc).__name__}: {exc}"
             return _error_response(ApiError(500, "unknown_error"))
@@ -278,7 +282,15 @@ class SandboxApp:
                 response_started = True
             await send(message)
 
+        limit = self.config.max_body_bytes
+        receive = counting_receive(receive, limit)
         try:
+            length = declared_length(scope)
+            if length is not None and length > limit:
+                # Refused before a byte of the body is read.
+                status = 413
+                await send_413(send_wrapper, limit, context.request_id)
+                return
             if self.config.latency_ms > 0:
                 await asyncio.sleep(self.config.latency_ms / 1000)
             if self.state.roll(self.config.error_rate):
@@ -290,6 +302,11 @@ class SandboxApp:
             if context.drop:
                 status = 0
                 await _drop_connection(receive, send, buffered)
+        except TooLarge:
+            if not response_started:
+                context.drop = False
+                status = 413
+                await send_413(send_wrapper, limit, context.request_id)
         except Exception as exc:  # a bug: answer in the envelope, never with a traceback
             if self.log is not None:
                 self.log(f"sandbox: internal error: {type(exc).__name__}: {exc}")

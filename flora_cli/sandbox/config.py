@@ -44,8 +44,18 @@ class SandboxConfig:
     drop_rate: float = 0.0
     seed: int | None = None
     text_output: TextOutputMode = "inline"
+    #: Limits for a server people leave running: bodies over this get 413 unread; a client
+    #: without its request headers after `header_timeout` s is dropped; at most
+    #: `max_connections` connections are open (the oldest slow-header one is evicted).
+    max_body_bytes: int = 1024 * 1024
+    header_timeout: float = 10.0
+    max_connections: int = 256
 
     def __post_init__(self) -> None:
+        if self.max_body_bytes < 1 or self.max_connections < 1:
+            raise ValueError("max_body_bytes and max_connections must be >= 1")
+        if not (math.isfinite(self.header_timeout) and self.header_timeout > 0):
+            raise ValueError(f"header_timeout must be > 0, not {self.header_timeout!r}")
         if not (math.isfinite(self.speed) and self.speed > 0):
             raise ValueError(f"speed must be a finite number > 0, not {self.speed!r}")
         if self.idempotency not in IDEMPOTENCY_MODES:

@@ -3,6 +3,7 @@ foreground for `flora sandbox serve` (`serve_forever`)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import threading
@@ -86,9 +87,13 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def _uvicorn_config(app: SandboxApp, *, threaded: bool) -> uvicorn.Config:
+    from flora_cli.sandbox.guard import guarded_protocol
+
     return uvicorn.Config(
         app,
-        http="h11",  # the drop fault relies on h11's request cycle (see app._drop_connection)
+        # h11, with a header deadline and a connection cap (sandbox/guard.py); the drop fault
+        # relies on h11's request cycle (see app._drop_connection)
+        http=guarded_protocol(app.config.header_timeout, app.config.max_connections),
         lifespan="off",
         access_log=False,
         log_config=None,  # leave the host program's logging alone
@@ -101,9 +106,17 @@ def _uvicorn_config(app: SandboxApp, *, threaded: bool) -> uvicorn.Config:
 class _QuietServer(uvicorn.Server):
     """A uvicorn server that never installs signal handlers (it runs in a thread)."""
 
+    log: LogFn | None = None
+
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        from flora_cli.sandbox.guard import log_loop_errors_once
+
+        log_loop_errors_once(asyncio.get_running_loop(), self.log)
+        await super().startup(sockets=sockets)
 
 
 @contextmanager
@@ -124,6 +137,7 @@ def serve_in_thread(
     app = create_app(config, log=log)
     sock = bind_socket(host, port)
     server = _QuietServer(_uvicorn_config(app, threaded=True))
+    server.log = log
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -185,6 +199,9 @@ def serve_forever(
                     signal.signal(sig, handler)
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            from flora_cli.sandbox.guard import log_loop_errors_once
+
+            log_loop_errors_once(asyncio.get_running_loop(), log)
             await super().startup(sockets=sockets)
             if self.started:
                 on_ready(RunningSandbox(host=host, port=int(sock.getsockname()[1]), app=app))
