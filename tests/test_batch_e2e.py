@@ -71,9 +71,17 @@ def test_one_run_per_row_then_a_rerun_starts_nothing(sandbox: RunningSandbox, st
     assert again.exit_code == 0, again.stderr
     redo = lines(again)
     assert [d["row"] for d in redo] == list(range(1, 13))  # --ordered: file order
-    assert all(d["skipped"] == "already started" for d in redo)
+    assert all(d["skipped"] == "already started" and d["status"] == "skipped" for d in redo)
     assert {d["run_id"] for d in redo} == {d["run_id"] for d in docs}
     assert len(sandbox.state.runs) == 12  # nothing sent again
+
+    # With --wait, the rows already started are followed to their end, not sent again.
+    waited = batch(sandbox, "--from-file", str(rows), "--wait", "--poll-interval", "0.5")
+    assert waited.exit_code == 0, waited.stderr
+    assert {(d["status"], d["skipped"]) for d in lines(waited)} == {
+        ("completed", "already started")}
+    assert len(sandbox.state.runs) == 12
+    assert {r["status"] for r in ledger_rows(state)} == {"completed"}
 
 
 def test_csv_rows_and_both_commands(sandbox: RunningSandbox, state: Path,
@@ -172,6 +180,7 @@ def test_max_cost_stops_starting_rows(sandbox: RunningSandbox, state: Path,
     ('{"prompt": "x"}\n', ["--concurrency", "0"], "--concurrency"),
     ('{"prompt": "x"}\n', ["--concurrency", "65"], "--concurrency"),
     ('{"prompt": "x"}\n', ["--idempotency-key", "k"], "--idempotency-key"),
+    ('{"prompt": "x"}\n', ["--wait", "--text"], "--text"),
 ])
 def test_bad_input_exits_2_and_sends_nothing(sandbox: RunningSandbox, state: Path,
                                              tmp_path: Path, content: str, args: list[str],

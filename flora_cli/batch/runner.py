@@ -225,7 +225,7 @@ class Batch:
         with self._lock:
             self.stats.done += 1
             if status in ("rejected", "failed", "not_started") or (
-                error is not None and status == "started"
+                error is not None and status in ("started", "skipped")
             ):
                 self.stats.failed += 1
             if status == "completed":
@@ -362,21 +362,24 @@ class Batch:
             if isinstance(cost, (int, float)):
                 self._committed_cost += float(cost)
         if status == "unknown":
-            self._finish(item, "started", error=_error(
+            self._finish(item, "skipped", error=_error(
                 "idempotency_duplicate",
                 "An earlier attempt started this row's run, but its answer was lost: "
                 "the run id is not known."))
             return True
         if known.get("local_files") and self.opts.download is not None:
             item.result["local_files"] = known["local_files"]
-        if self.opts.wait and status not in ("completed", "failed") and known["run_id"]:
-            self._follow(item, known["run_id"], None, None)
+        if not self.opts.wait:
+            # Not sent again; its recorded result is on the line (`runs history` has more).
+            self._finish(item, "skipped")
             return True
-        if status == "failed":
+        if status not in ("completed", "failed") and known["run_id"]:
+            self._follow(item, known["run_id"], None, None)
+        elif status == "failed":
             self._finish(item, "failed", error=_error(known.get("error_code") or "run_failed",
                                                       "The run failed (from the ledger)."))
         else:
-            self._finish(item, "completed" if status == "completed" else "started")
+            self._finish(item, "completed")
         return True
 
     def _within_budget(self, item: Item) -> bool:

@@ -92,6 +92,9 @@ def check_batch_flags(opts: GenerationOptions) -> None:
     elif opts.idempotency_key is not None:
         raise UsageError("--idempotency-key does not apply with --from-file: each row's key is "
                          "derived from the batch id, the row and its body.")
+    elif opts.text:
+        raise UsageError("--text does not apply with --from-file: each row is one JSON line "
+                         "(its run's outputs are in local_files with --download).")
 
 
 # -- the ledger -----------------------------------------------------------------------------
