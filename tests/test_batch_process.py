@@ -172,8 +172,10 @@ def test_a_429_storm_halves_the_concurrency_and_pauses_every_worker(
     # Every worker honoured the first retry-after: after the first 429 was answered,
     # nothing new arrived for most of a second.
     first = next(t for t, _, s in srv.log if s == 429)
-    gap = [t for t, _, _ in srv.log if first + 0.1 < t < first + 0.85]
-    assert len(gap) <= 0, gap
+    # (An attempt already past the gate when the 429 came may still land a little later on a
+    # loaded machine; none starts in the rest of the pause.)
+    gap = [t for t, _, _ in srv.log if first + 0.3 < t < first + 0.85]
+    assert not gap, gap
     # After the storm, the in-flight count stayed at the halved limit or below.
     last = max(t for t, _, s in srv.log if s == 429)
     after = [f for t, f, _ in srv.log if t > last + 0.1]
