@@ -91,6 +91,14 @@ class FloraError(Exception):
         if exit_code is not None:
             self.exit_code = exit_code
 
+    def about_run(self, run_id: str) -> FloraError:
+        """A copy of this error that carries `run_id` (the raised one is left as it was)."""
+        import copy
+
+        clone = copy.copy(self)
+        clone.run_id = run_id
+        return clone
+
     @property
     def code(self) -> str:
         return str(self.error.get("code", self.default_code))

@@ -198,7 +198,7 @@ def wait_for_run(
                     attempts=exc.attempts) from exc
             except FloraError as exc:
                 if exc.run_id is None:
-                    exc.run_id = run_id
+                    raise exc.about_run(run_id) from exc
                 raise
             status = state.status
             if on_update is not None:

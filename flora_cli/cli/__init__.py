@@ -20,15 +20,9 @@ from flora_cli.api.errors import (
     TerminatedError,
     UsageError,
 )
-from flora_cli.cli.completion import completion
 from flora_cli.cli.context import PATH_KEY as _PATH_KEY
 from flora_cli.cli.context import current_app
-from flora_cli.cli.discovery import models, projects, workspaces
-from flora_cli.cli.generations import generations
-from flora_cli.cli.lazy import LazyGroup
 from flora_cli.cli.options import global_options
-from flora_cli.cli.runs import runs
-from flora_cli.cli.sandbox import sandbox
 from flora_cli.settings import guess_format
 from flora_cli.vocab import env_flag
 
@@ -169,18 +163,71 @@ def cli() -> None:
     """
 
 
-cli.add_command(runs)
-cli.add_command(generations)
-cli.add_command(models)
-cli.add_command(workspaces)
-cli.add_command(projects)
-cli.add_command(sandbox)
-# Loaded when used: most invocations never touch them (tests/test_imports.py pins this).
-cli.add_command(LazyGroup("auth", "flora_cli.cli.auth:auth",
-                          short_help="Log in once: store, check, print or remove an API key."))
-cli.add_command(LazyGroup("config", "flora_cli.cli.configcmd:config",
-                          short_help="Show and change settings per profile (config.toml)."))
-cli.add_command(completion)
+#: The commands, by name: (module, attribute). A command's module is imported only when the
+#: command is looked up, so `flora runs …` never pays for `auth`, `config`, the discovery
+#: commands or the sandbox's options; `flora --help` and completion load them all.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "runs": ("flora_cli.cli.runs", "runs"),
+    "generations": ("flora_cli.cli.generations", "generations"),
+    "models": ("flora_cli.cli.discovery", "models"),
+    "workspaces": ("flora_cli.cli.discovery", "workspaces"),
+    "projects": ("flora_cli.cli.discovery", "projects"),
+    "sandbox": ("flora_cli.cli.sandbox", "sandbox"),
+    "auth": ("flora_cli.cli.auth", "auth"),
+    "config": ("flora_cli.cli.configcmd", "config"),
+    "completion": ("flora_cli.cli.completion", "completion"),
+}
+
+
+class LazyCommands(dict[str, click.Command]):
+    """The root group's `commands`: a dict that imports a command's module on first use."""
+
+    def __init__(self, specs: dict[str, tuple[str, str]]) -> None:
+        super().__init__()
+        self._specs = specs
+
+    def _load(self, name: str) -> None:
+        if name in self._specs and not dict.__contains__(self, name):
+            import importlib
+
+            module, attr = self._specs[name]
+            dict.__setitem__(self, name, getattr(importlib.import_module(module), attr))
+
+    def _load_all(self) -> None:
+        for name in self._specs:
+            self._load(name)
+
+    def __getitem__(self, name: str) -> click.Command:
+        self._load(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._load(name)
+        return dict.get(self, name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs or dict.__contains__(self, name)
+
+    def __iter__(self) -> Any:
+        return iter(list(self._specs) + [n for n in dict.keys(self) if n not in self._specs])
+
+    def __len__(self) -> int:
+        return len(set(self._specs) | set(dict.keys(self)))
+
+    def keys(self) -> Any:
+        self._load_all()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self._load_all()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._load_all()
+        return dict.items(self)
+
+
+cli.commands = LazyCommands(COMMANDS)
 
 
 def check_argv(argv: list[str]) -> None:
@@ -221,4 +268,6 @@ def main() -> NoReturn:
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if os.environ.get("_FLORA_COMPLETE"):
+        import flora_cli.cli.completion  # noqa: F401  (installs flora's completion classes)
     sys.exit(cli.main(prog_name="flora"))
