@@ -126,3 +126,53 @@ def test_no_docstring_cites_the_spec_or_a_missing_module() -> None:
                         assert hasattr(obj, attr), f"{path} names {name}, which does not exist"
                         obj = getattr(obj, attr)
                     break
+
+
+_MODULES_PROBE = """
+import json, sys
+from flora_cli.cli import cli
+try:
+    cli.main(json.loads(sys.argv[1]), prog_name="flora", standalone_mode=False)
+except SystemExit:
+    pass
+sys.stderr.write("\\nLOADED " + json.dumps(sorted(m for m in sys.modules
+                                                   if m.startswith("flora_cli"))) + "\\n")
+"""
+
+
+def _flora_modules(args: list[str]) -> set[str]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _MODULES_PROBE, json.dumps(args)],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "FLORA_API_KEY": "sk_test_x"})
+    line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED ")][-1]
+    return set(json.loads(line[len("LOADED "):]))
+
+
+_OTHER_COMMANDS = {"flora_cli.cli.auth", "flora_cli.cli.configcmd", "flora_cli.cli.discovery",
+                   "flora_cli.cli.sandbox", "flora_cli.cli.completion"}
+
+
+def test_root_help_imports_no_command_module() -> None:
+    loaded = _flora_modules(["--help"])
+    assert not loaded & (_OTHER_COMMANDS | {"flora_cli.cli.runs", "flora_cli.cli.generation"})
+
+
+def test_a_start_command_imports_only_its_own_commands() -> None:
+    loaded = _flora_modules(["runs", "start-generation", "--json", "--dry-run", "--project-id",
+                             "prj_1", "--workspace-id", "ws_1", "--type", "image", "--prompt",
+                             "p"])
+    assert "flora_cli.cli.generation" in loaded
+    assert not loaded & _OTHER_COMMANDS, sorted(loaded & _OTHER_COMMANDS)
+
+
+def test_the_root_help_lists_what_each_command_says() -> None:
+    from flora_cli.cli import COMMANDS, SHORT_HELP
+
+    assert set(SHORT_HELP) == set(COMMANDS)
+    for name in COMMANDS:
+        assert cli.commands[name].get_short_help_str(limit=500) == SHORT_HELP[name], name

@@ -135,6 +135,14 @@ class FloraGroup(click.Group):
             sys.exit(code)
         return code
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of `flora --help`, without importing every command's module."""
+        rows = [(name, SHORT_HELP[name]) for name in sorted(COMMANDS)]
+        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, _short_help(text, limit))
+                                for name, text in rows])
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -165,7 +173,8 @@ def cli() -> None:
 
 #: The commands, by name: (module, attribute). A command's module is imported only when the
 #: command is looked up, so `flora runs …` never pays for `auth`, `config`, the discovery
-#: commands or the sandbox's options; `flora --help` and completion load them all.
+#: commands or the sandbox's options, and `flora --help` lists them from SHORT_HELP without
+#: importing any (tests/test_seams.py checks that SHORT_HELP says what the commands say).
 COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("flora_cli.cli.runs", "runs"),
     "generations": ("flora_cli.cli.generations", "generations"),
@@ -176,6 +185,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "auth": ("flora_cli.cli.auth", "auth"),
     "config": ("flora_cli.cli.configcmd", "config"),
     "completion": ("flora_cli.cli.completion", "completion"),
+}
+
+
+SHORT_HELP: dict[str, str] = {
+    "runs": "Start generation runs and follow them.",
+    "generations": "Start generations (POST /generate, the replacement for POST "
+    "/runs/generation).",
+    "models": "The models you can use: their IDs, params, estimated cost and time.",
+    "workspaces": "The workspaces your key can see.",
+    "projects": "The projects of a workspace.",
+    "sandbox": "A faithful local FLORA API, for trying the CLI and for your own CI.",
+    "auth": "Log in once: store an API key per profile, check it, print it, remove it.",
+    "config": "Show and change settings per profile (config.toml).",
+    "completion": "Print the completion script for bash, zsh or fish.",
 }
 
 
@@ -228,6 +251,30 @@ class LazyCommands(dict[str, click.Command]):
 
 
 cli.commands = LazyCommands(COMMANDS)
+
+
+def _short_help(text: str, limit: int) -> str:
+    """click's own cut of a short help at `limit` columns (its helper is deprecated): the
+    first sentence when it fits, else whole words and `...`."""
+    words = text.split()
+    total = 0
+    for i, word in enumerate(words):
+        total += len(word) + (i > 0)
+        if total > limit:
+            break
+        if word.endswith("."):
+            return " ".join(words[: i + 1])
+        if total == limit and i != len(words) - 1:
+            break
+    else:
+        return " ".join(words)
+    total += 3
+    while i > 0:
+        total -= len(words[i]) + (i > 0)
+        if total <= limit:
+            break
+        i -= 1
+    return " ".join(words[:i]) + "..."
 
 
 def check_argv(argv: list[str]) -> None:
