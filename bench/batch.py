@@ -155,7 +155,7 @@ def main() -> None:
           "(a workspace's $1,000 budget is 25,000 runs)")
     print(f"{'conc':>4}  {'raw POST/s':>10}  {'batch runs/s':>12}  {'ratio':>5}  "
           f"{'steady runs/s':>13}  {'ratio':>5}  {'raw CPU µs/req':>14}  "
-          f"{'batch CPU µs/run':>16}  rc")
+          f"{'batch CPU µs/run':>16}  rc  load")
     for c in args.concurrency:
         server, url = start_sandbox()
         try:
@@ -173,7 +173,8 @@ def main() -> None:
         line = (f"{c:>4}  {raw_rate:>10.0f}  {rate:>12.0f}  {rate / raw_rate:>5.2f}  "
                 f"{steady:>13.0f}  {steady / raw_rate:>5.2f}  "
                 f"{raw['cpu'] / args.rows * 1e6:>14.0f}  "
-                f"{b['cpu'] / max(1, b['started']) * 1e6:>16.0f}  {b['rc']}")
+                f"{b['cpu'] / max(1, b['started']) * 1e6:>16.0f}  {b['rc']}  "
+                f"{os.getloadavg()[0]:.1f}")
         print(line, flush=True)
         results.append(line)
     print("(batch runs/s: rows / wall time of the whole command, start-up and the validation "
