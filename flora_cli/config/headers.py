@@ -16,8 +16,9 @@ HEADERS_ENV = "FLORA_CUSTOM_HEADERS"
 RESERVED = ("Authorization", "Idempotency-Key", "Content-Type", "Host")
 _RESERVED = frozenset(name.lower() for name in RESERVED)
 # RFC 9110 token characters for the name; the value: visible ASCII and spaces/tabs inside.
-_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_VALUE = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
+# (Patterns as text: `re` compiles and caches them on first use, not at every start.)
+_NAME = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_VALUE = r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|"
 
 Header = tuple[str, str]
 
@@ -30,12 +31,12 @@ def parse_header(line: str, source: str) -> Header:
     if not sep or not name:
         raise ConfigError(f"{source}: {clean_line(repr(line))} must look like 'Name: value' "
                           "(e.g. 'X-Team: growth')")
-    if not _NAME.fullmatch(name):
+    if not re.fullmatch(_NAME, name):
         raise ConfigError(f"{source}: {clean_line(repr(name))} is not a valid header name")
     if name.lower() in _RESERVED:
         raise ConfigError(f"{source}: the {name} header is set by flora itself and cannot be "
                           f"replaced (not allowed: {', '.join(RESERVED)})")
-    if not _VALUE.fullmatch(value):
+    if not re.fullmatch(_VALUE, value):
         raise ConfigError(f"{source}: the value of {name} must be printable ASCII on one line")
     return name, value
 

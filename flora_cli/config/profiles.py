@@ -31,11 +31,11 @@ KEY_STORE = "key_store"
 KEY_STORES = ("keyring", "file")
 DEFAULT_PROFILE = "default"
 PROFILE_ENV = "FLORA_PROFILE"
-_PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_PROFILE_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"  # compiled by `re` on first use
 
 
 def check_profile_name(name: str, source: str) -> str:
-    if not _PROFILE_NAME.fullmatch(name):
+    if not re.fullmatch(_PROFILE_NAME, name):
         from flora_cli.textsafe import clean_line
 
         raise ConfigError(
