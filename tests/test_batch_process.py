@@ -331,3 +331,20 @@ def test_a_profile_can_turn_the_ledger_off(sandbox: RunningSandbox, state: Path,
     assert out.exit_code == 0 and (state / "ledger.db").exists()
     (doc,) = run(["runs", "history", "--json"]).json()
     assert doc["profile"] == "default"
+
+
+def test_the_profile_gives_the_rows_defaults(sandbox: RunningSandbox, state: Path,
+                                             tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.toml").write_text(
+        f'[profiles.default]\nworkspace_id = "{sandbox.workspace_id}"\n'
+        f'project_id = "{sandbox.project_id}"\nmodel = "t2i-flux-2-pro"\n')
+    monkeypatch.setenv("FLORA_CONFIG_DIR", str(config))
+    rows = write_rows(tmp_path / "rows.jsonl", 3)
+    out = run(["--api-key", SECRET, "--base-url", sandbox.base_url, "generations", "create",
+               "--type", "image", "--from-file", str(rows)])
+    assert out.exit_code == 0, out.stderr
+    assert {r.model_id for r in sandbox.state.runs.values()} == {"t2i-flux-2-pro"}
+    assert len(sandbox.state.runs) == 3

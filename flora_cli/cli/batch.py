@@ -185,14 +185,16 @@ def _ledger_warning(app: App, message: str) -> None:
 def make_defaults(app: App, opts: GenerationOptions) -> Defaults:
     from flora_cli.batch.reader import Defaults
 
-    workspace, project = opts.workspace_id, opts.project_id
+    # Flag or environment, then the profile, then the embedded sandbox's (as single runs).
+    workspace = opts.workspace_id or app.settings.workspace_id
+    project = opts.project_id or app.settings.project_id
     if app.sandbox is not None:
         workspace = workspace or app.sandbox.workspace_id
         project = project or app.sandbox.project_id
     params = dict(opts.params_json or {})
     params.update(dict(opts.param_pairs))
     return Defaults(type=opts.media_type, prompt=opts.prompt, workspace_id=workspace,
-                    project_id=project, model=opts.model, params=params)
+                    project_id=project, model=opts.model or app.settings.model, params=params)
 
 
 def bad_rows_error(exc: Any) -> UsageError:
