@@ -36,6 +36,7 @@ from flora_cli import __version__  # noqa: E402
 from flora_cli.api import errors  # noqa: E402
 from flora_cli.cli import cli  # noqa: E402
 from flora_cli.cli.completion import SHELLS, completion_script  # noqa: E402
+from flora_cli.cli.examples import EXAMPLES  # noqa: E402
 from flora_cli.cli.options import spec_of  # noqa: E402
 
 PROG = "flora"
@@ -106,88 +107,6 @@ DESCRIPTIONS: dict[Path_, list[str]] = {
         "The scripts are also in the completions/ folder of the source tree (flora.bash, "
         "_flora and flora.fish). They call flora back with _FLORA_COMPLETE, COMP_WORDS and "
         "COMP_CWORD set to ask for the candidates; such a run never starts a command.",
-    ],
-}
-
-#: Worked examples: (what it does, the command line). A line may end in ` \` to continue.
-#: An example is printed only when every flag in it exists on the command it runs; the test
-#: suite fails on one that does not, so a renamed flag cannot leave a stale example behind.
-_IDS = "--project-id prj_123 --workspace-id ws_456"
-_MUG = '--prompt "a mug"'
-EXAMPLES: dict[Path_, list[tuple[str, str]]] = {
-    (): [
-        ("Try flora against the built-in sandbox, with no account and no key:",
-         f"flora --sandbox generations create --type image {_MUG}"),
-        ("Start an image generation and print only its run id:",
-         f"flora generations create {_IDS} \\\n"
-         f"    --type image {_MUG} --query run_id -r"),
-        ("Show the version, Python version and platform (for a bug report):",
-         "flora --version"),
-        ("Turn on TAB completion in the current bash:",
-         'eval "$(flora completion bash)"'),
-    ],
-    ("runs", "start-generation"): [
-        ("Start a run, with the IDs taken from the environment:",
-         "export FLORA_PROJECT_ID=prj_123 FLORA_WORKSPACE_ID=ws_456\n"
-         f"flora runs start-generation --type image {_MUG}"),
-        ("Read the prompt from a file, pick the model and set its parameters:",
-         "flora runs start-generation --type image --prompt @prompt.txt \\\n"
-         "    --model t2i-flux-2-pro --param seed=42 --param guidance=3.5"),
-        ("Read the prompt from standard input and print only the run id:",
-         'echo "a red bicycle" |\n'
-         "    flora runs start-generation --type image --prompt - --json |\n"
-         "    jq -r .run_id"),
-        ("Start a run, wait for it and save its outputs into ./out:",
-         f"flora runs start-generation --type image {_MUG} \\\n"
-         "    --download ./out"),
-        ("Show the request that would be sent (key redacted) and send nothing:",
-         'flora runs start-generation --type text --prompt "a haiku" --dry-run'),
-        ("Try it against the built-in sandbox:",
-         f"flora --sandbox runs start-generation --type image {_MUG}"),
-    ],
-    ("generations", "create"): [
-        ("Start an image generation:",
-         f"flora generations create {_IDS} \\\n"
-         f"    --type image {_MUG}"),
-        ("Pass model parameters as a JSON object, then override one of them:",
-         f"flora generations create {_IDS} \\\n"
-         "    --type video --prompt @prompt.txt \\\n"
-         "    --params @params.json --param duration=8"),
-        ("Start it, wait until it completes and save the outputs into ./out:",
-         f"flora generations create {_IDS} \\\n"
-         '    --type audio --prompt "rain on a roof" --download ./out'),
-        ("Try it against the built-in sandbox:",
-         'flora --sandbox generations create --type text --prompt "a haiku"'),
-    ],
-    ("runs", "get"): [
-        ("Show a run:", "flora runs get run_123"),
-        ("Print only its status:", "flora runs get run_123 --query status -r"),
-    ],
-    ("runs", "wait"): [
-        ("Wait for a run to complete or fail, with progress on a terminal:",
-         "flora runs wait run_123"),
-        ("Wait at most ten minutes (exit 124 if it is still going), and save its outputs:",
-         "flora runs wait run_123 --wait-timeout 600 --download ./out"),
-    ],
-    ("sandbox", "serve"): [
-        ("Serve the sandbox API on http://127.0.0.1:4010/api/v1:",
-         "flora sandbox serve --port 4010"),
-        ("Then use it from another shell, with any sk_test_ key:",
-         "export FLORA_BASE_URL=http://127.0.0.1:4010/api/v1\n"
-         "export FLORA_API_KEY=sk_test_demo\n"
-         'flora runs start-generation --project-id prj_sandbox \\\n'
-         f"    --workspace-id ws_sandbox --type image {_MUG}"),
-        ("Serve a flaky API, to see how a client copes with failures:",
-         "flora sandbox serve --error-rate 0.2 --latency 500 --seed 1"),
-    ],
-    ("completion",): [
-        ("Load completions in the current bash, or in every new one from ~/.bashrc:",
-         'eval "$(flora completion bash)"'),
-        ("Or save them where bash-completion, zsh (with ~/.zfunc in fpath) and fish look:",
-         "flora completion bash \\\n"
-         "    > ~/.local/share/bash-completion/completions/flora\n"
-         "flora completion zsh > ~/.zfunc/_flora\n"
-         "flora completion fish > ~/.config/fish/completions/flora.fish"),
     ],
 }
 
@@ -421,25 +340,6 @@ def is_examples(block: Block) -> bool:
 
 def is_exit_status(block: Block) -> bool:
     return block.kind == "para" and block.lines[0].lower().startswith("exit status:")
-
-
-def docstring_examples(cmd: click.Command) -> list[tuple[str, str]]:
-    """Examples from an `Examples:` block of the docstring, one per command line."""
-    found: list[tuple[str, str]] = []
-    for block in help_blocks(cmd.help):
-        if not is_examples(block):
-            continue
-        body = [x for x in block.lines[1:] if x.strip()]
-        indent = min((len(x) - len(x.lstrip()) for x in body), default=0)
-        current: list[str] = []
-        for raw in body:
-            current.append(raw[indent:] if not current else "    " + raw.strip())
-            if not raw.rstrip().endswith("\\"):
-                found.append(("", "\n".join(current)))
-                current = []
-        if current:
-            found.append(("", "\n".join(current)))
-    return found
 
 
 def first_paragraph(cmd: click.Command) -> str:
@@ -692,11 +592,9 @@ def _check_invocation(args: list[str]) -> list[str]:
 
 
 def examples_for(node: Command) -> list[tuple[str, str]]:
-    """The table's examples whose flags all exist; else the docstring's `Examples:` block."""
-    if node.path not in EXAMPLES:
-        return docstring_examples(node.command)
+    """The command's worked examples (flora_cli.cli.examples) whose flags all exist."""
     chosen: list[tuple[str, str]] = []
-    for what, command_line in EXAMPLES[node.path]:
+    for what, command_line in EXAMPLES.get(node.path, []):
         problems = example_problems(command_line)
         if problems:
             print(f"gen_docs: skipped an example of {node.words!r}: {'; '.join(problems)}",

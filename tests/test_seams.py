@@ -176,3 +176,24 @@ def test_the_root_help_lists_what_each_command_says() -> None:
     assert set(SHORT_HELP) == set(COMMANDS)
     for name in COMMANDS:
         assert cli.commands[name].get_short_help_str(limit=500) == SHORT_HELP[name], name
+
+
+def test_help_and_man_share_the_examples() -> None:
+    """Examples live in flora_cli/cli/examples.py only: --help prints them as the epilog and
+    gen_docs prints the same into the man pages; no docstring carries its own."""
+    from pathlib import Path
+
+    from flora_cli.cli.examples import EXAMPLES
+
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted((root / "flora_cli" / "cli").glob("*.py")):
+        assert "Examples:" not in path.read_text() or path.name == "examples.py", path
+    for cmd_path, examples in EXAMPLES.items():
+        out = run([*cmd_path, "--help"], env={"COLUMNS": "200"})
+        assert out.exit_code == 0
+        for what, command_line in examples:
+            assert command_line.splitlines()[0] in out.stdout, (cmd_path, command_line)
+            assert what in out.stdout
+        page = (root / "man" / f"{'-'.join(('flora', *cmd_path))}.1").read_text()
+        first = command_line.splitlines()[0].split()[1]
+        assert first.replace("-", "\\-") in page

@@ -160,12 +160,6 @@ class FloraGroup(click.Group):
 def cli() -> None:
     """flora: start and follow FLORA generations from the command line.
 
-    \b
-    Examples:
-      flora --sandbox runs start-generation --type image --prompt "a ceramic mug"
-      flora runs start-generation --project-id prj_… --workspace-id ws_… \\
-          --type image --prompt "a ceramic mug" --json | jq -r .run_id
-
     Global options may be given before the command or after it. Exit codes are listed in
     the README and in man flora(1).
     """
@@ -202,6 +196,22 @@ SHORT_HELP: dict[str, str] = {
 }
 
 
+def _add_examples(command: click.Command, path: tuple[str, ...]) -> None:
+    """Each command's worked examples (flora_cli.cli.examples) as its --help epilog."""
+    from flora_cli.cli.examples import epilog
+
+    command.epilog = epilog(path) or command.epilog
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            _add_examples(sub, (*path, name))
+
+
+def _root_epilog() -> str | None:
+    from flora_cli.cli.examples import epilog
+
+    return epilog(())
+
+
 class LazyCommands(dict[str, click.Command]):
     """The root group's `commands`: a dict that imports a command's module on first use."""
 
@@ -214,7 +224,9 @@ class LazyCommands(dict[str, click.Command]):
             import importlib
 
             module, attr = self._specs[name]
-            dict.__setitem__(self, name, getattr(importlib.import_module(module), attr))
+            command = getattr(importlib.import_module(module), attr)
+            _add_examples(command, (name,))
+            dict.__setitem__(self, name, command)
 
     def _load_all(self) -> None:
         for name in self._specs:
@@ -251,6 +263,7 @@ class LazyCommands(dict[str, click.Command]):
 
 
 cli.commands = LazyCommands(COMMANDS)
+cli.epilog = _root_epilog()
 
 
 def _short_help(text: str, limit: int) -> str:

@@ -33,13 +33,6 @@ MAX_KEY_BYTES = 4096
 @click.group()
 def auth() -> None:
     """Log in once: store an API key per profile, check it, print it, remove it.
-
-    \b
-    Examples:
-      flora auth login          # prompts for the key
-      flora auth login --profile ci --with-key < key.txt
-      flora auth status
-      flora auth token | pbcopy
     """
 
 
@@ -113,13 +106,6 @@ def login(ctx: click.Context, opts: LoginOptions) -> None:
     stores nothing. It goes to the OS keyring when one is usable, else to credentials.toml with
     mode 0600. A --base-url (or FLORA_BASE_URL) is saved in the profile; when the key sees
     exactly one workspace, it is offered as the profile's workspace_id.
-
-    \b
-    Examples:
-      flora auth login
-      flora auth login --profile ci --with-key < /run/secrets/key
-      flora auth login --profile sandbox --with-key \\
-          --base-url http://127.0.0.1:4010/api/v1
     """
     from flora_cli.config import credentials, keystore
     from flora_cli.config.edit import ConfigEditor
@@ -231,11 +217,6 @@ def status(ctx: click.Context, /) -> None:
 
     With --profile (or FLORA_PROFILE) only that profile is shown. Exit 4 when the active
     profile has no working key.
-
-    \b
-    Examples:
-      flora auth status
-      flora auth status --profile staging --json | jq .profiles[0].works
     """
     from flora_cli.config.paths import config_paths
     from flora_cli.config.profiles import load_config
@@ -326,11 +307,6 @@ def _status_row(app: App, profile: Any, paths: Any, *, active: bool) -> dict[str
 @click.pass_context
 def logout(ctx: click.Context, /) -> None:
     """Remove the profile's stored key (keyring and credentials file); other settings stay.
-
-    \b
-    Examples:
-      flora auth logout
-      flora auth logout --profile staging
     """
     from flora_cli.config import credentials, keystore
     from flora_cli.config.edit import ConfigEditor
@@ -377,11 +353,6 @@ def token(ctx: click.Context, opts: TokenOptions) -> None:
 
     The key is whatever `flora` would use now (flag, environment or the profile's stored
     key). It goes to stdout only, and not to a terminal unless --show is given.
-
-    \b
-    Example:
-      curl -H "Authorization: Bearer $(flora auth token)" \\
-          https://app.flora.ai/api/v1/workspaces
     """
     app = get_app(ctx, start_sandbox=False)
     if app.settings.sandbox:

@@ -26,14 +26,6 @@ def config() -> None:
 
     Every setting resolves flag > environment > profile > default. The profile is --profile,
     else FLORA_PROFILE, else the file's current_profile, else `default`.
-
-    \b
-    Examples:
-      flora config list
-      flora config set workspace_id ws_abc123
-      flora config set timeout 120 --profile slow-network
-      flora config set current_profile staging
-      flora config unset model
     """
 
 
@@ -83,10 +75,6 @@ def _rows(app: App) -> dict[str, dict[str, Any]]:
 @click.pass_context
 def list_settings(ctx: click.Context, /) -> None:
     """Every setting with its value and its source; the key masked (sk_live_…a1b2).
-
-    \b
-    Example:
-      flora config list --json | jq -r .workspace_id.value
     """
     from flora_cli.output.profiles import render_settings
     from flora_cli.output.result import emit
@@ -116,10 +104,6 @@ def get_setting(ctx: click.Context, /, key: str) -> None:
     """Print the value a command would use now for one setting (plain text; nothing when it is
     unset). KEY may also be `profile` (the active one) or `api_key` (masked). With an explicit
     --json/--format: {key, value, source}.
-
-    \b
-    Example:
-      flora config get workspace_id
     """
     _known(key, readable=("profile", "api_key"))
     from flora_cli.output.result import emit
@@ -176,12 +160,6 @@ def set_setting(ctx: click.Context, /, key: str, value: str) -> None:
 
     KEY is one of base_url, workspace_id, project_id, model, format, timeout, max_retries,
     poll_interval, ledger, or current_profile (the profile used when none is named).
-
-    \b
-    Examples:
-      flora config set workspace_id ws_abc123
-      flora config set timeout 120 --profile slow-network
-      flora config set current_profile staging
     """
     _known(key)
     from flora_cli.config.edit import ConfigEditor
@@ -218,11 +196,6 @@ def set_setting(ctx: click.Context, /, key: str, value: str) -> None:
 @click.pass_context
 def unset_setting(ctx: click.Context, /, key: str) -> None:
     """Remove a setting from the profile; it falls back to the environment or the default.
-
-    \b
-    Examples:
-      flora config unset model
-      flora config unset current_profile
     """
     _known(key)
     from flora_cli.config.edit import ConfigEditor
@@ -256,11 +229,6 @@ def path(ctx: click.Context, /) -> None:
 
     The dir is FLORA_CONFIG_DIR, else the platform's config dir ($XDG_CONFIG_HOME/flora or
     ~/.config/flora on Linux).
-
-    \b
-    Examples:
-      flora config path
-      $EDITOR "$(flora config path | head -1)"
     """
     from flora_cli.config.paths import config_paths
 

@@ -66,11 +66,6 @@ class ModelsListOptions:
 @typed(ModelsListOptions)
 def models_list(ctx: click.Context, opts: ModelsListOptions) -> None:
     """List the models (GET /models): ID, name, type, provider, estimated credits and time.
-
-    \b
-    Examples:
-      flora models list --type video
-      flora models list --json | jq -r '.models[].model_id'
     """
     from flora_cli.api.discovery import fetch_models
 
@@ -95,10 +90,6 @@ class ModelsGetOptions:
 def models_get(ctx: click.Context, opts: ModelsGetOptions) -> None:
     """Show one model: its params (name, type, required, default, range or options,
     description) and its estimated credits and seconds.
-
-    \b
-    Example:
-      flora models get t2i-flux-2-pro
     """
     from flora_cli import modelcheck
     from flora_cli.api.discovery import fetch_models
@@ -140,10 +131,6 @@ class WorkspacesListOptions:
 @typed(WorkspacesListOptions)
 def workspaces_list(ctx: click.Context, opts: WorkspacesListOptions) -> None:
     """List the workspaces the key can see (GET /workspaces): ID, name, role.
-
-    \b
-    Example:
-      flora workspaces list --json | jq -r '.workspaces[0].workspace_id'
     """
     from flora_cli.api.discovery import fetch_workspaces
 
@@ -196,11 +183,6 @@ def projects_list(ctx: click.Context, opts: ProjectsListOptions) -> None:
     One page by default; --all follows meta.next_cursor to the end, --max-items N until N
     projects. json prints one merged document; jsonl prints one project per line as the
     pages arrive.
-
-    \b
-    Examples:
-      flora projects list --workspace-id ws_abc123 --all
-      flora projects list --search mug --format jsonl | jq -r .project_id
     """
     all_pages, max_items = opts.all_pages, opts.max_items
     if all_pages and max_items is not None:

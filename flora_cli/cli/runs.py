@@ -106,11 +106,6 @@ def runs_history(ctx: click.Context, opts: HistoryOptions) -> None:
     --from-file, is recorded with its key, batch and row, last known status, cost and files;
     'runs wait' and --wait update it. The ledger is a SQLite file in the state dir
     ($FLORA_STATE_DIR overrides it); FLORA_NO_LEDGER=1 turns it off.
-
-    \b
-    Examples:
-      flora runs history --status failed --since 7d
-      flora runs history --batch b1a2b3c4d5e6f7a8 --format jsonl
     """
     b.history(get_app(ctx), limit=opts.limit, status=opts.status, batch=opts.batch_id,
               since=opts.since)
