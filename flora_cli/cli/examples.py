@@ -56,10 +56,10 @@ EXAMPLES: dict[tuple[str, ...], list[tuple[str, str]]] = {
          'flora --sandbox generations create --type text --prompt "a haiku"'),
         ("One run per row of a JSONL or CSV file, 16 at a time; run it again to resume:",
          f"flora generations create {_IDS} \\\n"
-         "    --type image --from-file prompts.jsonl --concurrency 16 > results.jsonl"),
+         "    --type image --from-file rows.jsonl --concurrency 16 > out.jsonl"),
         ("This CI machine's quarter of the rows (a matrix of four):",
          f"flora generations create {_IDS} \\\n"
-         "    --type image --from-file prompts.jsonl --shard 2/4 --download ./out"),
+         "    --type image --from-file rows.jsonl --shard 2/4 --download ./out"),
     ],
     ("runs", "get"): [
         ("Show a run:", "flora runs get run_123"),
