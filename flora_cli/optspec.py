@@ -77,7 +77,8 @@ API_KEY = spec("--api-key", metavar="KEY", env="FLORA_API_KEY",
 BASE_URL = spec("--base-url", metavar="URL", env="FLORA_BASE_URL", default=DEFAULT_BASE_URL,
                 help="API root; https://, or http:// to loopback only.")
 TIMEOUT = spec("--timeout", metavar="SECONDS", env="FLORA_TIMEOUT", default=60.0,
-               help="Timeout of each attempt, in seconds.")
+               help="Deadline of each attempt in seconds: connect, headers and body together "
+               "(a download's body may take longer, but not crawl under 1 KiB/s).")
 MAX_RETRIES = spec("--max-retries", metavar="N", env="FLORA_MAX_RETRIES", default=2,
                    help="Retries after the first attempt.")
 FORMAT = spec("--format", env="FLORA_FORMAT", default="auto",
@@ -170,7 +171,8 @@ WAIT = spec("--wait", help="After starting, poll until the run completes (exit 0
 POLL_INTERVAL = spec("--poll-interval", metavar="SECONDS", default=2.0,
                      help="Seconds between polls while waiting (minimum 0.5).")
 WAIT_TIMEOUT = spec("--wait-timeout", metavar="SECONDS", default_text="no limit",
-                    help="Give up waiting after this many seconds (exit 124; the run goes on).")
+                    help="Give up waiting after this many seconds: one hard deadline over polls, "
+                    "retry waits and downloads (exit 124; the run goes on).")
 POLL_PATIENCE = spec("--poll-patience", metavar="SECONDS", default=300.0,
                      help="While waiting, ride through API outages (connection errors, "
                      "timeouts, 408, 429, 5xx) for this long without one good poll; then exit 9 "

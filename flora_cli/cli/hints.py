@@ -125,8 +125,10 @@ def hint_for(err: e.FloraError, s: Situation) -> str | None:
                 "the key belongs to the run's workspace.")
     if err.retry_after is not None and err.retry_after > 60:
         asked = f"{err.retry_after:.0f} s" if err.retry_after < 1e9 else "an absurdly long time"
+        when = _when(err.retry_after)
+        when = when if when == "much later" else f"after {when}"
         return (f"The server asked to wait {asked}, longer than the CLI waits "
-                f"(60 s): try again after {_when(err.retry_after)}.")
+                f"(60 s): try again {when}.")
     if isinstance(err, e.RateLimitError):
         return _transient(err, "Too many requests for this workspace: wait a little and try "
                                "again")
