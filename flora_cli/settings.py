@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from flora_cli import optspec as o
 from flora_cli.api.errors import UsageError
@@ -125,6 +124,8 @@ def check_base_url(url: str, source: str, *, insecure_http: bool = False) -> str
     shown = clean_line(url)
     if _has_control(url) or any(c.isspace() for c in url):
         raise UsageError(f"{source} holds control characters or whitespace: {shown!r}")
+    from urllib.parse import urlsplit
+
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError on a bad port
@@ -149,6 +150,8 @@ def check_base_url(url: str, source: str, *, insecure_http: bool = False) -> str
 
 
 def is_plain_http_remote(url: str) -> bool:
+    from urllib.parse import urlsplit
+
     parts = urlsplit(url)
     return parts.scheme == "http" and not is_loopback_host(parts.hostname or "")
 

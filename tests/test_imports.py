@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +29,6 @@ sys.stderr.write("\\nLOADED " + json.dumps(loaded) + "\\n")
 
 
 def loaded_after(args: list[str], env: dict[str, str] | None = None) -> set[str]:
-    import os
-
     proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)],
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, **(env or {})})
@@ -140,3 +139,51 @@ def test_keyring_loads_only_for_a_profile_keeping_its_key_there(tmp_path: Path) 
     config.write_text('[profiles.default]\nkey_store = "keyring"\n')
     assert "keyring" not in loaded_after(DRY_RUN, {**env, "FLORA_API_KEY": "sk_test_x"})
     assert "keyring" in loaded_after(DRY_RUN, env)
+
+
+#: Loaded by httpx/httpcore at their import, used only for https (certifi), non-ASCII host
+#: names (idna) and async clients (anyio): deferred by flora_cli.lazymod.
+DEFERRED = {"certifi", "idna", "anyio"}
+
+
+def test_plain_http_start_loads_no_tls_bundle_idna_or_async(sandbox: object) -> None:
+    # A real start (the POST, the ledger row) against a loopback http:// API.
+    from flora_cli.sandbox.server import RunningSandbox
+
+    assert isinstance(sandbox, RunningSandbox)
+    probe = PROBE.replace('loaded = sorted({m.split(".")[0] for m in sys.modules})',
+                          "loaded = sorted(m for m, mod in sys.modules.items()\n"
+                          "                if type(mod).__name__ != 'Deferred')")
+    args = ["--base-url", sandbox.base_url, "runs", "start-generation", "--json",
+            "--project-id", sandbox.project_id, "--workspace-id", sandbox.workspace_id,
+            "--type", "image", "--prompt", "p"]
+    env = {**os.environ, "FLORA_API_KEY": "sk_test_x", "FLORA_NO_DEPRECATION_WARNING": "1"}
+    proc = subprocess.run([sys.executable, "-c", probe, json.dumps(args)],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert "\"run_id\"" in proc.stdout, proc.stderr[:1500]
+    line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED ")][-1]
+    loaded = set(json.loads(line[len("LOADED "):]))
+    assert "httpx" in loaded
+    tops = {m.split(".")[0] for m in loaded}
+    assert not tops & DEFERRED, sorted(tops & DEFERRED)
+    # Nor the pretty renderers, the config parsers or the pre-spend check (no model named).
+    assert not {"flora_cli.output.pretty", "flora_cli.modelcheck",
+                "flora_cli.cli.precheck"} & loaded
+    assert not tops & CONFIG_MODULES
+
+
+def test_help_loads_no_url_or_path_machinery() -> None:
+    # Run without site (-S) so that an editable install's finder, which imports pathlib
+    # itself, does not hide what flora imports; click comes from the same site-packages.
+    import click
+
+    site_packages = str(Path(click.__file__).resolve().parents[1])
+    repo = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.run([sys.executable, "-S", "-c", PROBE, json.dumps(["--help"])],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PYTHONPATH": f"{repo}:{site_packages}", "PATH": "/usr/bin"})
+    line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED ")][-1]
+    loaded = set(json.loads(line[len("LOADED "):]))
+    assert "click" in loaded
+    assert not loaded & {"pathlib", "urllib", "ipaddress", "sqlite3"}, \
+        sorted(loaded & {"pathlib", "urllib", "ipaddress", "sqlite3"})

@@ -32,6 +32,12 @@ from urllib.parse import urlsplit
 # absent makes httpx fall back to its ImportError stub. Only done when httpx is not loaded yet.
 if "httpx" not in sys.modules:  # pragma: no branch
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    # certifi (with importlib.resources), idna and anyio are imported by httpx/httpcore at
+    # import but used only for https, non-ASCII hosts and async clients: they load on first
+    # use (flora_cli.lazymod).
+    from flora_cli.lazymod import defer
+
+    defer("certifi", "idna", "anyio")
 
 import httpcore
 import httpx

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -21,6 +20,8 @@ from flora_cli.settings import Settings
 from flora_cli.vocab import resume_command
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from flora_cli.api.client import FloraClient, RetryEvent
 
 _APP_KEY = "flora.app"

@@ -195,8 +195,10 @@ def run_generation(ctx: click.Context, endpoint: str, opts: GenerationOptions, *
         )
         return
 
-    from flora_cli.output.pretty import render_run_created
+    def pretty(console: Any, doc: Any) -> None:
+        # Imported only when rendered: a --json start never loads the pretty renderers.
+        from flora_cli.output.pretty import render_run_created
 
-    emit(data, app.settings, raw=response.content,
-         pretty=lambda console, doc: render_run_created(console, doc, app.next_command,
-                                                        estimate=estimate))
+        render_run_created(console, doc, app.next_command, estimate=estimate)
+
+    emit(data, app.settings, raw=response.content, pretty=pretty)
