@@ -62,14 +62,17 @@ def test_a_signal_mid_batch_then_resume_starts_only_the_missing_rows(
     proc = subprocess.Popen(
         [sys.executable, "-m", "flora_cli", *base_args(sb), "--from-file", str(rows),
          "--concurrency", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=dict(os.environ))
     killer = threading.Timer(60, proc.kill)
     killer.start()
     try:
         assert proc.stdout is not None
-        head = [proc.stdout.readline() for _ in range(3)]  # a few rows are done
+        # Unbuffered, so readline takes exactly three lines: communicate() reads the pipe's
+        # file descriptor, and lines read ahead into a buffer here would be missed.
+        head = [proc.stdout.readline().decode() for _ in range(3)]  # a few rows are done
         proc.send_signal(sig)
-        rest, err = proc.communicate(timeout=30)
+        rest_b, err_b = proc.communicate(timeout=30)
+        rest, err = rest_b.decode(), err_b.decode()
     finally:
         killer.cancel()
     assert proc.returncode == exit_code, err

@@ -166,7 +166,9 @@ class Batch:
         self._closing = threading.Event()  # every open run is finished: the poller ends
         self.auth_failed = False
         self.stop_reason: dict[str, Any] | None = None
-        self._lock = threading.Lock()
+        # Reentrant: the SIGINT/SIGTERM handler calls `interrupt` in the main thread, which may
+        # be holding this lock at that moment (a plain Lock would deadlock there).
+        self._lock = threading.RLock()
         self._on_change = on_change
         self._on_note = on_note
         self._committed_cost = 0.0

@@ -54,6 +54,34 @@ def flora_process(args: list[str], *, env: Mapping[str, str] | None = None,
     return out
 
 
+# Runs the CLI and writes its own peak RSS (VmHWM, KiB) to the file named by argv[1] at exit.
+# VmHWM belongs to the process image started by exec: unlike the children's ru_maxrss seen by
+# the test process, it does not include the pages of the (large) pytest process it was
+# spawned from.
+_PEAK_RSS_WRAPPER = """
+import atexit, sys
+def _report(path=sys.argv[1]):
+    with open("/proc/self/status") as status, open(path, "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(_report)
+sys.argv = ["flora", *sys.argv[2:]]
+from flora_cli.cli import main
+main()
+"""
+
+
+def flora_peak_rss(args: list[str], report: str, *, timeout: float = 60) -> tuple[Result, int]:
+    """`flora_process`, and the CLI's own peak RSS in KiB (Linux only)."""
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", _PEAK_RSS_WRAPPER, report, *args],
+                          env=dict(os.environ), capture_output=True, timeout=timeout)
+    out = Result(proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                 proc.stderr.decode("utf-8", "replace"), time.monotonic() - started)
+    check_outputs(out.stdout, out.stderr, out.exit_code)
+    with open(report) as f:
+        return out, int(f.read())
+
+
 def api(srv: RawServer | str, *more: str) -> list[str]:
     base = srv if isinstance(srv, str) else srv.base_url
     return ["--api-key", SECRET, "--base-url", base, *more]
