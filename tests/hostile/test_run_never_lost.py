@@ -103,3 +103,15 @@ def test_a_malformed_poll_url_falls_back_to_the_base_url() -> None:
         out = flora(start(srv, "--wait"))
     assert out.exit_code == 0, out.stderr
     assert srv.paths()[-1] == f"/api/v1/runs/{RUN}"
+
+
+def test_an_upper_case_poll_url_is_a_url_not_a_path() -> None:
+    # before: a same-origin `HTTP://…` poll_url was joined under the base URL as a path
+    with raw_server({
+        "/api/v1/generate": lambda c, r: respond(c, 201, {
+            "run_id": RUN, "poll_url": f"HTTP://127.0.0.1:{srv.port}/api/v1/runs/{RUN}"}),
+        f"/api/v1/runs/{RUN}": json_reply(200, run_doc("completed", [])),
+    }) as srv:
+        out = flora(start(srv, "--wait"))
+    assert out.exit_code == 0, out.stderr
+    assert srv.paths() == ["/api/v1/generate", f"/api/v1/runs/{RUN}"]
