@@ -1,6 +1,7 @@
 """Start-up and round-trip figures, each beside a baseline measured in the same run.
 
     python bench/startup.py [--runs 20] [--lean ../shared/bench/lean_client.py] [--before DIR]
+                            [--before-python VENV/bin/python] [--floor]
 
 Measures wall time and peak memory (max RSS) of whole processes, interleaved so machine noise
 hits every command alike, and prints medians, p90 and the ratios against the baselines:
@@ -16,6 +17,10 @@ The flora commands run on the CI path: the key in the environment and no config 
 XDG_CONFIG_HOME). `--before DIR` (an earlier source tree: `git archive REV | tar -x -C DIR`)
 adds its two flora commands to the same interleaved loop and prints after/before ratios of
 wall and CPU time; both trees then run as `python -m flora_cli` with PYTHONPATH set to the tree.
+`--before-python VENV/bin/python` does the same with the `flora` script of another venv made the
+README's way (an earlier flora installed with pip), so both sides run exactly as users run them.
+`--floor` adds a minimal click + httpx script making the same POST: the part of the round trip
+that belongs to the two libraries, not to flora.
 """
 
 from __future__ import annotations
@@ -67,6 +72,24 @@ LEAN_CLIENT = textwrap.dedent('''
 ''')
 
 
+#: --floor: what any click + httpx CLI pays for the same round trip, whatever its own code does:
+#: import click and httpx (with the deferrals flora makes: no httpx._main, certifi, idna, anyio),
+#: one POST through httpx.Client, the JSON printed. flora's own cost is what lies above it.
+HTTPX_FLOOR = textwrap.dedent('''
+    import json, os, sys
+    sys.modules["httpx._main"] = None
+    from flora_cli.lazymod import defer
+    defer("certifi", "idna", "anyio")
+    import click, httpx
+    with httpx.Client(verify=False, trust_env=False) as c:
+        r = c.post(os.environ["FLORA_BASE_URL"] + "/runs/generation",
+                   json={"project_id": "prj_a", "workspace_id": "ws_a", "type": "image",
+                         "prompt": "hi"},
+                   headers={"Authorization": "Bearer " + os.environ["FLORA_API_KEY"]})
+    sys.stdout.write(json.dumps(r.json(), indent=2) + "\\n")
+''')
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     """(wall seconds, peak RSS in MiB, CPU seconds: user + system) of one run of `cmd`."""
     start = time.perf_counter()
@@ -90,7 +113,14 @@ def main() -> None:
     parser.add_argument("--before", metavar="DIR", type=Path,
                         help="an earlier flora source tree (git archive REV | tar -x -C DIR) "
                         "whose two flora commands run in the same loop, for after/before ratios")
+    parser.add_argument("--before-python", metavar="PY", type=Path,
+                        help="the Python of a venv holding an earlier flora, installed the "
+                        "README's way; its `flora` script runs in the same loop (after/before)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time a minimal click + httpx script doing the same POST")
     args = parser.parse_args()
+    if args.before is not None and args.before_python is not None:
+        parser.error("--before and --before-python exclude each other")
 
     py = sys.executable
     flora = [py, "-m", "flora_cli"]
@@ -122,6 +152,10 @@ def main() -> None:
                 "python -c 'import click'": ([py, "-c", "import click"], env),
                 "lean client round trip": ([py, str(lean)], env),
             }
+            if args.floor:
+                floor = Path(tmp) / "httpx_floor.py"
+                floor.write_text(HTTPX_FLOOR)
+                commands["click + httpx floor (one POST)"] = ([py, str(floor)], env)
             for suffix, tree in trees.items():
                 tree_env = env if args.before is None else {**env, "PYTHONPATH": str(tree)}
                 subprocess.run([py, "-m", "compileall", "-q", str(tree / "flora_cli")],
@@ -131,6 +165,13 @@ def main() -> None:
                     *flora, "runs", "start-generation", "--json",
                     "--project-id", "prj_bench", "--workspace-id", "ws_bench",
                     "--type", "image", "--prompt", "a ceramic mug"], tree_env)
+            if args.before_python is not None:
+                before_flora = [str(args.before_python.with_name("flora"))]
+                commands["flora --help (before)"] = ([*before_flora, "--help"], env)
+                commands["flora start-generation --json (before)"] = ([
+                    *before_flora, "runs", "start-generation", "--json",
+                    "--project-id", "prj_bench", "--workspace-id", "ws_bench",
+                    "--type", "image", "--prompt", "a ceramic mug"], env)
             for cmd, cmd_env in commands.values():  # warm the OS caches once
                 timed(cmd, cmd_env)
             samples: dict[str, list[float]] = {name: [] for name in commands}
@@ -161,7 +202,15 @@ def main() -> None:
     print(f"flora round trip / lean client:            {trip_ratio:.2f}x  (goal: <= 2.5x)")
     print(f"flora peak memory:                         "
           f"{peak['flora start-generation --json']:.1f} MiB  (goal: <= 35 MiB)")
-    if args.before is not None:
+    if args.floor:
+        floor_ratio = med["click + httpx floor (one POST)"] / med["lean client round trip"]
+        print(f"click + httpx floor / lean client:         {floor_ratio:.2f}x")
+    if args.before is not None or args.before_python is not None:
+        click_med, lean_med = med["python -c 'import click'"], med["lean client round trip"]
+        help_before = med["flora --help (before)"] / click_med
+        trip_before = med["flora start-generation --json (before)"] / lean_med
+        print(f"flora --help (before) / import click:      {help_before:.2f}x")
+        print(f"flora round trip (before) / lean client:   {trip_before:.2f}x")
         for name in ("flora --help", "flora start-generation --json"):
             after, before = med[name], med[name + " (before)"]
             cpu_after, cpu_before = cpu_med[name], cpu_med[name + " (before)"]
