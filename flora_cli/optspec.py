@@ -217,7 +217,8 @@ HISTORY_SINCE = spec("--since", metavar="DATE",
 # -- sandbox serve ------------------------------------------------------------------------
 
 SERVE_HOST = spec("--host", default="127.0.0.1", help="Interface to listen on.")
-SERVE_PORT = spec("--port", default=4010, help="TCP port; 0 picks a free one (printed on start).")
+SERVE_PORT = spec("--port", default=4010,
+                  help="TCP port; 0 picks a free one (the base URL is the first line on stdout).")
 SERVE_SPEED = spec("--speed", env="FLORA_SANDBOX_SPEED", default=1.0,
                    help="Runs take the model's estimated_seconds divided by SPEED.")
 SERVE_IDEMPOTENCY = spec(
@@ -237,6 +238,10 @@ SERVE_DROP_RATE = spec("--drop-rate", metavar="P", default=0.0,
                        help="Probability that a successful create (the run exists) closes the "
                        "connection without a response.")
 SERVE_SEED = spec("--seed", metavar="N", help="Seed the fault decisions and the IDs.")
+SERVE_URL_FILE = spec(
+    "--url-file", metavar="PATH",
+    help="Once listening, write the base URL to PATH (atomically), for scripts that start the "
+    "server in the background.")
 SERVE_TEXT_OUTPUT = spec(
     "--text-output", default="inline",
     help="inline: a text output's url holds the text itself (as the real API does). url: a "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -12,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -101,7 +103,35 @@ def test_serve_port_zero_request_and_clean_stop(sig: int, expected: int) -> None
         stdout = served.process.stdout.read()
     assert code == expected, stderr
     assert "Traceback" not in stderr and "sandbox stopped" in stderr
-    assert stdout == ""
+    assert stdout == base_url + "\n"  # for scripts: the URL is stdout's one line
+
+
+def test_serve_writes_its_url_first_on_stdout_and_to_url_file(tmp_path: Path) -> None:
+    url_file = tmp_path / "sandbox.url"
+    with serve("--host", "0.0.0.0", "--url-file", str(url_file)) as served:
+        assert served.process.stdout is not None
+        first = served.process.stdout.readline().strip()
+        # A wildcard bind address is not connectable: the line names loopback instead.
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/api/v1", first), first
+        assert url_file.read_text() == first + "\n"
+        banner = served.wait_for(re.compile(r"export FLORA_BASE_URL=(\S+) "))
+        assert banner.group(1) == first  # the export line works when pasted
+        response = httpx.get(f"{first}/workspaces",
+                             headers={"Authorization": "Bearer sk_test_flora_sandbox"})
+        assert response.status_code == 200
+        code, _ = served.stop(signal.SIGTERM)
+    assert code == 0
+
+
+def test_serve_refuses_a_url_file_in_a_missing_folder(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "flora_cli", "sandbox", "serve", "--port", "0", "--json",
+         "--url-file", str(tmp_path / "missing" / "url")],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert json.loads(result.stderr.splitlines()[-1])["error"]["code"] == "usage_error"
+    assert "--url-file" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_serve_reports_a_busy_port() -> None:

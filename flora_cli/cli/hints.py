@@ -96,8 +96,8 @@ def _after_run(err: e.FloraError, s: Situation) -> str:
         first = "Files already saved stay. "
     if s.sandbox:
         return (first + "The embedded --sandbox stopped with this command, and its runs with "
-                "it: for runs that outlive one command use 'flora sandbox serve' (or add "
-                "--wait).")
+                "it: to follow a run across commands, start 'flora sandbox serve' and point "
+                "--base-url at the URL it prints.")
     if s.resume:
         return first + f"Resume with: {s.resume}"
     return first + f"Look at it with: flora runs get {run_id}"

@@ -6,6 +6,7 @@ Imports only click at import time; starlette, uvicorn and pydantic load inside t
 from __future__ import annotations
 
 import signal
+import sys
 from dataclasses import dataclass, field
 
 import click
@@ -40,6 +41,8 @@ class ServeOptions:
     seed: int | None = field(metadata=opt(o.SERVE_SEED, type=int))
     text_output: str = field(metadata=opt(
         o.SERVE_TEXT_OUTPUT, type=click.Choice(["inline", "url"])))
+    url_file: str | None = field(metadata=opt(
+        o.SERVE_URL_FILE, type=click.Path(dir_okay=False, writable=True)))
 
 
 @sandbox.command(name="serve")
@@ -68,11 +71,18 @@ def serve(ctx: click.Context, opts: ServeOptions) -> None:
         text_output="url" if opts.text_output == "url" else "inline",
     )
     host, port = opts.host, opts.port
+    if opts.url_file is not None:
+        _check_writable_dir(opts.url_file)
 
     def log(line: str) -> None:
         click.echo(line, err=True)
 
     def ready(running: RunningSandbox) -> None:
+        # For scripts: the first line on stdout is the URL to connect to (so --port 0 works).
+        if opts.url_file is not None:
+            _write_atomically(opts.url_file, running.connect_url + "\n")
+        click.echo(running.connect_url)
+        sys.stdout.flush()
         _print_banner(running, config)
 
     if host not in _LOOPBACK_HOSTS:
@@ -94,6 +104,35 @@ def serve(ctx: click.Context, opts: ServeOptions) -> None:
         ctx.exit(130)
 
 
+def _check_writable_dir(path: str) -> None:
+    """--url-file's folder must exist and be writable: checked before listening (exit 2)."""
+    import os
+
+    from flora_cli.api.errors import UsageError
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise UsageError(f"--url-file: the folder {directory} does not exist or is not "
+                         "writable.")
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: a script polling for the
+    file never reads half a URL."""
+    import os
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".flora-url-", dir=directory)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise FloraError(f"--url-file: cannot write {path}: {exc.strerror or exc}",
+                         code="url_file_failed") from None
+
+
 def _print_banner(running: object, config: object) -> None:
     from flora_cli.sandbox.config import SandboxConfig
     from flora_cli.sandbox.seed import WORKSPACES
@@ -108,6 +147,7 @@ def _print_banner(running: object, config: object) -> None:
         faults.append(f"latency {config.latency_ms:g} ms")
     if config.drop_rate:
         faults.append(f"drop-rate {config.drop_rate:g}")
+    url = running.connect_url
     lines = [
         f"FLORA sandbox listening on {running.base_url}",
         f"  API key:    {running.api_key}  (any sk_test_… key is accepted)",
@@ -120,7 +160,7 @@ def _print_banner(running: object, config: object) -> None:
         + (", ".join(faults) if faults else "off")
         + (f", seed {config.seed}" if config.seed is not None else ""),
         "  fail a run on purpose: put [fail:safety_blocked] (any [a-z_]+ code) in the prompt",
-        f"  export FLORA_BASE_URL={running.base_url} FLORA_API_KEY={running.api_key} "
+        f"  export FLORA_BASE_URL={url} FLORA_API_KEY={running.api_key} "
         f"FLORA_WORKSPACE_ID={running.workspace_id} FLORA_PROJECT_ID={running.project_id}",
         "Press Ctrl-C to stop.",
     ]

@@ -62,6 +62,14 @@ class RunningSandbox:
         return f"{self.origin}{API_PREFIX}"
 
     @property
+    def connect_url(self) -> str:
+        """The base URL a client on this machine can connect to: a wildcard bind address
+        (0.0.0.0, ::) is not one, so it becomes the loopback address of its family."""
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{self.port}{API_PREFIX}"
+
+    @property
     def state(self) -> SandboxState:
         return self.app.state
 
