@@ -275,3 +275,21 @@ def test_man_pages_render_without_warnings_in_the_c_locale() -> None:
 def test_help_of_every_leaf_loads(tmp_path: Path) -> None:
     out: Any = run(["runs", "wait", "--help"])
     assert "[env var:" not in out.stdout
+
+
+def test_unsaved_outputs_of_the_embedded_sandbox_point_to_download() -> None:
+    completed = {"run_id": "run_abc123", "status": "completed",
+                 "outputs": [{"output_id": "output_1", "type": "imageUrl",
+                              "url": "http://127.0.0.1:1/api/v1/files/run_abc123/o.png"}]}
+    note = "add --download DIR to keep the files"
+    console, buf = _console(120)
+    render_run(console, completed, files_note=note)
+    assert note in buf.getvalue()
+    console, buf = _console(120)  # saved already: nothing to add
+    render_run(console, {**completed, "local_files": [{"output_id": "output_1",
+                                                       "path": "o.png", "bytes": 3}]},
+               files_note=note)
+    assert note not in buf.getvalue()
+    console, buf = _console(120)  # a real API's URLs keep working: no note
+    render_run(console, completed)
+    assert "--download" not in buf.getvalue()

@@ -76,6 +76,15 @@ class App:
                     "run, or use 'flora sandbox serve'")
         return resume_command(run_id)
 
+    @property
+    def files_note(self) -> str | None:
+        """Said under output URLs that were not saved, when they stop working with the
+        command: the embedded sandbox serves its files only while it runs."""
+        if self.sandbox is None:
+            return None
+        return ("the embedded --sandbox stopped with this command, and these URLs with it: "
+                "add --download DIR to keep the files")
+
     def trace(self, line: str) -> None:
         from flora_cli.redact import scrub
         from flora_cli.textsafe import clean_line

@@ -53,7 +53,8 @@ def get_run(ctx: click.Context, opts: GetOptions) -> None:
     app.looking_at_run(opts.run_id)
     state = fetch_run(app.client(), opts.run_id)
     emit(state.doc, app.settings, raw=state.content,
-         pretty=lambda console, doc: render_run(console, doc, app.next_command))
+         pretty=lambda console, doc: render_run(console, doc, app.next_command,
+                                                files_note=app.files_note))
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ def _follow(
         )
 
     def pretty(console: Any, doc: Any) -> None:
-        render_run(console, doc, app.next_command)
+        render_run(console, doc, app.next_command, files_note=app.files_note)
 
     from flora_cli.cli.batch import record_wait
 

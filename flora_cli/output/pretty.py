@@ -86,9 +86,11 @@ def render_run_created(console: Console, doc: Any,
     show(console, rows, title="[ok]Run started[/]", style="green")
 
 
-def render_run(console: Console, doc: Any, next_command: NextCommand = resume_command) -> None:
+def render_run(console: Console, doc: Any, next_command: NextCommand = resume_command, *,
+               files_note: str | None = None) -> None:
     """A run (GET /runs/{run_id}, `runs wait`): status, progress, outputs, cost, error and
-    the files saved by --download."""
+    the files saved by --download. `files_note` is said under output URLs that nothing saved
+    (the embedded sandbox's stop with the command)."""
     from rich.markup import escape
 
     from flora_cli.output.panels import Rows, show
@@ -136,6 +138,10 @@ def render_run(console: Console, doc: Any, next_command: NextCommand = resume_co
 
     if status in ACTIVE_STATUSES:
         rows.add("next", f"[ok]{_esc(next_command(str(doc.get('run_id'))))}[/]")
+    elif files_note and not local_files and any(
+            isinstance(item, dict) and item.get("type") != "text"
+            for item in (outputs if isinstance(outputs, list) else [])):
+        rows.add("next", _esc(files_note))
     title = {"completed": "Run completed", "failed": "Run failed", "running": "Run running",
              "pending": "Run pending"}.get(status, "Run")
     show(console, rows, title=f"[{style or 'bold'}]{title}[/]", style=style or "white")
