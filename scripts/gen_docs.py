@@ -19,6 +19,7 @@ The output is deterministic: no dates, only the package version.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 import shlex
 import sys
@@ -38,6 +39,7 @@ from flora_cli.cli import cli  # noqa: E402
 from flora_cli.cli.completion import SHELLS, completion_script  # noqa: E402
 from flora_cli.cli.examples import EXAMPLES  # noqa: E402
 from flora_cli.cli.options import spec_of  # noqa: E402
+from flora_cli.sandbox.defaults import EMBEDDED_DEFAULT_SPEED  # noqa: E402
 
 PROG = "flora"
 SECTION = "1"
@@ -113,12 +115,6 @@ DESCRIPTIONS: dict[Path_, list[str]] = {
 #: Environment variables read outside the options: (name, text, where). `where` is the name of
 #: an option (the variable goes on every page of a command that has it) or a tuple of command
 #: paths. The variables of the options themselves are read from the tree.
-try:
-    from flora_cli.sandbox.defaults import EMBEDDED_DEFAULT_SPEED
-
-    _SPEED_DEFAULT = f" Default: {EMBEDDED_DEFAULT_SPEED:g}."
-except ImportError:  # pragma: no cover - the sandbox package is part of flora-cli
-    _SPEED_DEFAULT = ""
 EXTRA_ENV: list[tuple[str, str, str | tuple[Path_, ...]]] = [
     ("FLORA_NO_DEPRECATION_WARNING",
      "Set to 1 to hide the warning that POST /runs/generation is deprecated upstream.",
@@ -131,7 +127,8 @@ EXTRA_ENV: list[tuple[str, str, str | tuple[Path_, ...]]] = [
       ("models", "get"), ("workspaces", "list"), ("projects", "list"), ("completion",))),
     ("FLORA_SANDBOX_SPEED",
      "With --sandbox: how fast runs go in the embedded sandbox; a run takes its estimated "
-     "time divided by this positive number." + _SPEED_DEFAULT,
+     "time divided by this positive number."
+     f" Default: {EMBEDDED_DEFAULT_SPEED:g}.",
      "sandbox"),
     ("FLORA_CONFIG_DIR",
      "Folder of config.toml (profiles and their settings) and credentials.toml (keys stored "
@@ -203,7 +200,6 @@ WRAP = 78  # longest source line of filled text
 # roff
 # --------------------------------------------------------------------------------------------
 
-
 #: Characters with a roff name every output device knows (`\[u2026]` has no glyph in the C
 #: locale's ascii device, and `man` warns); the ellipsis is written as three dots.
 _PORTABLE = {"…": "...", "—": "\\(em", "–": "\\(en", "→": "\\(->", "×": "\\(mu",
@@ -241,22 +237,29 @@ def quoted(arg: str) -> str:
 _OPTION_RE = r"(?<![\w/.@-])--?[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?![\w/])"
 
 
-class Inline:
+@functools.cache
+def _inline_regex() -> re.Pattern[str]:
+    names = "|".join(sorted((re.escape(n) for n in all_env_names()), key=len, reverse=True))
+    return re.compile(rf"({_OPTION_RE}|(?<![\w$])(?:{names})(?![\w]))")
+
+
+def inline(text: str) -> str:
     """Prose with flags and environment variable names set in bold."""
+    parts = _inline_regex().split(text)  # every odd part is a name
+    return "".join(bold(part) if i % 2 else esc(part) for i, part in enumerate(parts))
 
-    def __init__(self, env_names: set[str]) -> None:
-        names = "|".join(sorted((re.escape(n) for n in env_names), key=len, reverse=True))
-        pattern = _OPTION_RE + (rf"|(?<![\w$])(?:{names})(?![\w])" if names else "")
-        self.regex = re.compile(pattern)
 
-    def __call__(self, text: str) -> str:
-        out, last = [], 0
-        for match in self.regex.finditer(text):
-            out.append(esc(text[last:match.start()]))
-            out.append(bold(match.group(0)))
-            last = match.end()
-        out.append(esc(text[last:]))
-        return "".join(out)
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text[-1] in ".!?:" else text + "."
+
+
+def _upper_first(text: str) -> str:
+    return _sentence(text[:1].upper() + text[1:])
+
+
+def _lower_first(text: str) -> str:
+    return text[0].lower() + text[1:] if len(text) > 1 and not text[1].isupper() else text
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,6 +285,17 @@ class Command:
     @property
     def is_group(self) -> bool:
         return isinstance(self.command, click.Group)
+
+    @property
+    def params(self) -> list[click.Parameter]:
+        return [p for p in self.command.get_params(self.ctx) if not getattr(p, "hidden", False)]
+
+    def leaves(self) -> Iterator[Command]:
+        """The commands below this group, depth first (and groups that have none)."""
+        for child in self.children:
+            if not child.is_group or not child.children:
+                yield child
+            yield from child.leaves()
 
 
 def context(command: click.Command, name: str, parent: click.Context | None) -> click.Context:
@@ -310,62 +324,30 @@ def walk(command: click.Command = cli, path: Path_ = (),
                 yield child
 
 
-@dataclass
-class Block:
-    kind: str  # "para" or "verbatim"
-    lines: list[str]
-
-
-def help_blocks(text: str | None) -> list[Block]:
-    """A click help text as paragraphs (rewrapped) and `\\b` blocks (kept as they are)."""
-    text = (text or "").split("\f")[0]
-    blocks = []
-    for chunk in re.split(r"\n\s*\n", text.strip()):
+def help_blocks(text: str | None) -> list[str | list[str]]:
+    """A click help text as paragraphs (a str, rewrapped) and `\\b` blocks (lines as they are)."""
+    blocks: list[str | list[str]] = []
+    for chunk in re.split(r"\n\s*\n", (text or "").split("\f")[0].strip()):
         lines = chunk.splitlines()
-        if not lines:
-            continue
-        if lines[0].strip() == "\b":
-            body = lines[1:]
-            indent = min((len(x) - len(x.lstrip()) for x in body if x.strip()), default=0)
-            blocks.append(Block("verbatim", [x[indent:].rstrip() for x in body]))
-        else:
-            blocks.append(Block("para", [" ".join(x.strip() for x in lines)]))
+        if lines and lines[0].strip() == "\b":
+            indent = min((len(x) - len(x.lstrip()) for x in lines[1:] if x.strip()), default=0)
+            blocks.append([x[indent:].rstrip() for x in lines[1:]])
+        elif lines:
+            blocks.append(" ".join(x.strip() for x in lines))
     return blocks
 
 
-def is_examples(block: Block) -> bool:
-    return block.kind == "verbatim" and bool(block.lines) and bool(
-        re.fullmatch(r"Examples?:", block.lines[0].strip()))
-
-
-def is_exit_status(block: Block) -> bool:
-    return block.kind == "para" and block.lines[0].lower().startswith("exit status:")
+def is_exit_status(block: str | list[str]) -> bool:
+    return isinstance(block, str) and block.lower().startswith("exit status:")
 
 
 def first_paragraph(cmd: click.Command) -> str:
-    blocks = [b for b in help_blocks(cmd.help) if b.kind == "para"]
-    text = blocks[0].lines[0] if blocks else (cmd.short_help or "")
+    text = next((b for b in help_blocks(cmd.help) if isinstance(b, str)), cmd.short_help or "")
     return re.sub(rf"^{PROG}:\s*", "", text).strip()
 
 
-def first_sentence(cmd: click.Command) -> str:
-    """The NAME line's description: the first paragraph, as a lower-case phrase."""
-    text = first_paragraph(cmd).rstrip(".")
-    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
-        text = text[0].lower() + text[1:]
-    return text
-
-
-def root_param_names() -> set[str]:
-    return {p.name for p in cli.params if p.name}
-
-
 def is_global(node: Command, param: click.Parameter) -> bool:
-    return bool(node.path) and param.name in root_param_names() and param.name != "help"
-
-
-def is_help(node: Command, param: click.Parameter) -> bool:
-    return param is node.command.get_help_option(node.ctx)
+    return bool(node.path) and param.name in {p.name for p in cli.params}
 
 
 def talks_to_api(node: Command) -> bool:
@@ -373,11 +355,6 @@ def talks_to_api(node: Command) -> bool:
     if node.path in NO_API:
         return False
     return not node.path or any(is_global(node, p) for p in node.command.params)
-
-
-def visible_params(node: Command) -> list[click.Parameter]:
-    return [p for p in node.command.get_params(node.ctx)
-            if not getattr(p, "hidden", False)]
 
 
 def metavar(param: click.Parameter, ctx: click.Context) -> str | None:
@@ -394,49 +371,6 @@ def metavar(param: click.Parameter, ctx: click.Context) -> str | None:
     return mv.strip("[]").removesuffix("...").removesuffix(" RANGE") or None
 
 
-@dataclass
-class EnvInfo:
-    names: list[str]
-    value: str | None  # e.g. "1" for `[env: FLORA_DEBUG=1]`
-    default: str | None
-    note: str | None
-
-
-def split_help(param: click.Parameter) -> tuple[str, EnvInfo]:
-    """An option's help and its metadata, from the option's `OptionSpec` (no parsing)."""
-    spec = spec_of(param)
-    if spec is None:  # a plain click option: its envvar only
-        envvar = param.envvar
-        names = [envvar] if isinstance(envvar, str) else [str(n) for n in envvar or ()]
-        return " ".join((getattr(param, "help", None) or "").split()), EnvInfo(names, None, None,
-                                                                              None)
-    names = [spec.env] if spec.env else []
-    return " ".join(spec.help.split()), EnvInfo(names, spec.env_value, spec.shown_default, None)
-
-
-def default_text(param: click.Parameter, ctx: click.Context, help_text: str) -> str | None:
-    """The default worth printing: not for flags, not when the help already gives it."""
-    if not isinstance(param, click.Option) or param.is_flag or param.count:
-        return None
-    spec = spec_of(param)
-    if spec is not None:
-        return spec.shown_default
-    if isinstance(param.show_default, str):
-        return param.show_default
-    if param.show_default is False:
-        return None
-    value = param.default
-    if value is None or type(value).__name__ == "Sentinel" or value in ((), [], ""):
-        return None
-    if callable(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
@@ -445,20 +379,15 @@ def range_text(param: click.Parameter) -> str | None:
     kind = param.type
     if not isinstance(kind, (click.IntRange, click.FloatRange)):
         return None
+    if kind.min is not None and kind.max is not None and not (kind.min_open or kind.max_open):
+        return f"From {_num(kind.min)} to {_num(kind.max)}."
     low = high = None
     if kind.min is not None:
         low = f"more than {_num(kind.min)}" if kind.min_open else f"at least {_num(kind.min)}"
     if kind.max is not None:
         high = f"less than {_num(kind.max)}" if kind.max_open else f"at most {_num(kind.max)}"
-    if low and high and not (kind.min_open or kind.max_open):
-        return f"From {_num(kind.min)} to {_num(kind.max)}."  # type: ignore[arg-type]
     text = ", ".join(x for x in (low, high) if x)
-    return _sentence(text[:1].upper() + text[1:]) if text else None
-
-
-def option_flags(param: click.Parameter) -> str:
-    opts = [*param.opts, *getattr(param, "secondary_opts", [])]
-    return ", ".join(bold(o) for o in opts)
+    return _upper_first(text) if text else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,74 +395,54 @@ def option_flags(param: click.Parameter) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class EnvDoc:
-    name: str
-    text: str
+def env_of_param(param: click.Parameter) -> tuple[str, str] | None:
+    """The variable of an option (from its `OptionSpec`) and what to say about it."""
+    spec = spec_of(param)
+    if spec is None or spec.env is None:
+        return None
+    if spec.env in ENV_TEXT:
+        return spec.env, ENV_TEXT[spec.env]
+    flag, help_text = max(param.opts, key=len), _lower_first(_sentence(spec.help))
+    if isinstance(param, click.Option) and param.is_flag:
+        text = f"Set to {spec.env_value or '1'} for {flag}: {help_text}"
+    else:
+        text = f"Read when {flag} is not given: {help_text}"
+        if spec.shown_default:
+            text += f" Default: {spec.shown_default}."
+    return spec.env, " ".join(text.split())
 
 
-def _lower_first(text: str) -> str:
-    return text[0].lower() + text[1:] if len(text) > 1 and not text[1].isupper() else text
-
-
-def env_of_param(param: click.Parameter, ctx: click.Context) -> list[EnvDoc]:
-    help_text, info = split_help(param)
-    help_text = re.sub(r"\s*\bRequired\.", "", help_text).strip()
-    docs = []
-    flag = max(param.opts, key=len)
-    for name in info.names:
-        if name in ENV_TEXT:
-            text = ENV_TEXT[name]
-        elif isinstance(param, click.Option) and param.is_flag:
-            text = f"Set to {info.value or '1'} for {flag}: {_lower_first(_sentence(help_text))}"
-        else:
-            text = f"Read when {flag} is not given: {_lower_first(_sentence(help_text))}"
-            default = info.default or default_text(param, ctx, help_text)
-            if default:
-                text += f" Default: {default}."
-        if info.note:
-            text = f"{text.rstrip('.')}; {info.note}."
-        docs.append(EnvDoc(name, " ".join(text.split())))
-    return docs
-
-
-def env_docs(node: Command, everything: bool = False) -> list[EnvDoc]:
+def env_docs(node: Command, everything: bool = False) -> list[tuple[str, str]]:
     """The variables a command reads: its options' own, then those of EXTRA_ENV that apply.
 
     With `everything` (the root page), those of every command, each said with the command
     it belongs to when that is not a global option.
     """
-    nodes = list(walk()) if everything else [node]
     # variable -> text -> the commands it is said for ("" for every command)
     texts: dict[str, dict[str, list[str]]] = {}
-    option_names: set[str] = set()
-    for each in nodes:
-        for param in visible_params(each):
-            option_names.add(param.name or "")
-            for doc in env_of_param(param, each.ctx):
+    option_names: set[str | None] = set()
+    for each in walk() if everything else [node]:
+        for param in each.params:
+            option_names.add(param.name)
+            if doc := env_of_param(param):
                 where = each.words if everything and each.path and not is_global(each, param) \
                     else ""
-                said = texts.setdefault(doc.name, {}).setdefault(doc.text, [])
+                said = texts.setdefault(doc[0], {}).setdefault(doc[1], [])
                 if where not in said:
                     said.append(where)
     for name, text, where_ in EXTRA_ENV:
         if (where_ in option_names if isinstance(where_, str)
                 else everything or node.path in where_):
             texts[name] = {text: [""], **texts.get(name, {})}
-    docs = []
-    for name, by_text in texts.items():
-        parts = []
-        for text, commands in by_text.items():
-            if "" in commands:
-                parts.append(text)
-            else:
-                parts.append(f"With {' and '.join(commands)}: {_lower_first(text)}")
-        docs.append(EnvDoc(name, " ".join(parts)))
-    return sorted(docs, key=lambda d: not d.name.startswith("FLORA_"))  # stable
+    docs = [(name, " ".join(text if "" in commands else
+                            f"With {' and '.join(commands)}: {_lower_first(text)}"
+                            for text, commands in by_text.items()))
+            for name, by_text in texts.items()]
+    return sorted(docs, key=lambda d: not d[0].startswith("FLORA_"))  # stable
 
 
 def all_env_names() -> set[str]:
-    names = {d.name for d in env_docs(next(walk()), everything=True)}
+    names = {name for name, _ in env_docs(next(walk()), everything=True)}
     for _, text, _ in EXTRA_ENV:
         names.update(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", text))
     return names
@@ -547,8 +456,7 @@ def all_env_names() -> set[str]:
 def example_problems(command_line: str) -> list[str]:
     """What in an example does not exist in the tree (an unknown command or flag)."""
     problems = []
-    joined = command_line.replace("\\\n", " ")
-    for physical in joined.splitlines():
+    for physical in command_line.replace("\\\n", " ").splitlines():
         try:
             tokens = shlex.split(physical, posix=True)
         except ValueError as exc:
@@ -560,48 +468,32 @@ def example_problems(command_line: str) -> list[str]:
                 segments.append([])
             else:
                 segments[-1].append(token)
-        for seg in segments:
-            if seg[:1] == [PROG]:
-                problems.extend(_check_invocation(seg[1:]))
+        problems += [p for seg in segments if seg[:1] == [PROG] for p in _check(seg[1:])]
     return problems
 
 
-def _check_invocation(args: list[str]) -> list[str]:
+def _check(args: list[str]) -> list[str]:
+    """The first command or option of `flora ARGS...` that the tree does not have."""
     command: click.Command = cli
     ctx = context(cli, PROG, None)
     words = [PROG]
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
+    args = args[::-1]
+    while args:
+        arg = args.pop()
         if arg.startswith("-") and arg != "-":
             name = arg.split("=", 1)[0]
             param = next((p for p in command.get_params(ctx) if isinstance(p, click.Option)
                           and name in (*p.opts, *p.secondary_opts)), None)
             if param is None:
                 return [f"{' '.join(words)} has no option {name}"]
-            if not (param.is_flag or param.count) and "=" not in arg:
-                i += 1
+            if not (param.is_flag or param.count) and "=" not in arg and args:
+                args.pop()
         elif isinstance(command, click.Group):
             sub = command.get_command(ctx, arg)
             if sub is None:
                 return [f"{' '.join(words)} has no command {arg!r}"]
-            command, words = sub, [*words, arg]
-            ctx = context(sub, arg, ctx)
+            command, words, ctx = sub, [*words, arg], context(sub, arg, ctx)
     return []
-
-
-def examples_for(node: Command) -> list[tuple[str, str]]:
-    """The command's worked examples (flora_cli.cli.examples) whose flags all exist."""
-    chosen: list[tuple[str, str]] = []
-    for what, command_line in EXAMPLES.get(node.path, []):
-        problems = example_problems(command_line)
-        if problems:
-            print(f"gen_docs: skipped an example of {node.words!r}: {'; '.join(problems)}",
-                  file=sys.stderr)
-            continue
-        chosen.append((what, command_line))
-    return chosen
 
 
 # --------------------------------------------------------------------------------------------
@@ -610,9 +502,9 @@ def examples_for(node: Command) -> list[tuple[str, str]]:
 
 
 class Page:
-    def __init__(self, node: Command, inline: Inline) -> None:
+    def __init__(self, node: Command, index: dict[Path_, Command]) -> None:
         self.node = node
-        self.inline = inline
+        self.index = index  # every command by its path
         self.out: list[str] = []
 
     def macro(self, name: str, *args: str) -> None:
@@ -631,19 +523,20 @@ class Page:
                 current = f"{current} {word}" if current else word
         self.out.append(line(current))
 
-    def tag(self, roff: str) -> None:
-        """The tag line of a .TP: one source line, whatever its length."""
-        self.out.append(line(roff))
-
     def para(self, prose: str) -> None:
         self.macro("PP")
-        self.text(self.inline(prose))
+        self.text(inline(prose))
+
+    def item(self, tag: str, roff: str) -> None:
+        """A .TP entry: the tag line (one source line, whatever its length), then filled text."""
+        self.macro("TP")
+        self.out.append(tag if tag.startswith(".") else line(tag))
+        self.text(roff)
 
     def verbatim(self, lines: Sequence[str]) -> None:
         self.macro("RS", "4")
         self.macro("nf")
-        for raw in lines:
-            self.out.append(line(esc(raw)))
+        self.out += [line(esc(raw)) for raw in lines]
         self.macro("fi")
         self.macro("RE")
 
@@ -662,7 +555,8 @@ class Page:
         self.macro("nh")  # and in case it does not: flags and IDs must not be split
         self.macro("ad", "l")  # ragged right: no stretched spaces around long words
         self.section("NAME")
-        self.text(f"{esc(node.page)} \\- {esc(first_sentence(node.command))}")
+        name = _lower_first(first_paragraph(node.command).rstrip("."))
+        self.text(f"{esc(node.page)} \\- {esc(name)}")
         self.synopsis()
         self.description()
         if node.is_group:
@@ -681,92 +575,67 @@ class Page:
     def synopsis(self) -> None:
         node = self.node
         self.section("SYNOPSIS")
+        self.macro("SY", quoted(node.words))
         if node.is_group:
-            self.macro("SY", quoted(node.words))
             self.text(f"[\\fI{'GLOBAL OPTIONS' if not node.path else 'OPTIONS'}\\fR]")
             self.text("\\fICOMMAND\\fR [\\fIARGS\\fR]...")
-            self.macro("YS")
             if not node.path:
+                self.macro("YS")
                 self.macro("SY", PROG)
                 self.text(bold("--version"))
-                self.macro("YS")
-            return
-        self.macro("SY", quoted(node.words))
-        for param in visible_params(node):
-            if isinstance(param, click.Option) and (
-                    param.required or re.search(r"\bRequired\.", param.help or "")):
-                mv = metavar(param, node.ctx)
-                self.text(bold(param.opts[-1]) + (f"\\ {ital(mv)}" if mv else ""))
-        self.text("[\\fIOPTIONS\\fR]")
-        for param in visible_params(node):
-            if isinstance(param, click.Argument):
-                mv = (metavar(param, node.ctx) or param.name or "ARG").upper()
-                dots = "..." if param.nargs != 1 else ""
-                self.text(ital(mv) + dots if param.required else f"[{ital(mv)}]{dots}")
+        else:
+            self.text("[\\fIOPTIONS\\fR]")
+            for param in node.params:
+                if isinstance(param, click.Argument):
+                    mv = ital((metavar(param, node.ctx) or param.name or "ARG").upper())
+                    dots = "..." if param.nargs != 1 else ""
+                    self.text(mv + dots if param.required else f"[{mv}]{dots}")
         self.macro("YS")
 
     def description(self) -> None:
         node = self.node
         self.section("DESCRIPTION")
-        if node.path == ():
-            for prose in DESCRIPTIONS[()]:
-                self.para(prose)
-            return
-        for block in help_blocks(node.command.help):
-            if is_examples(block) or is_exit_status(block):
-                continue
-            if block.kind == "para":
-                self.para(block.lines[0])
-            else:
+        for block in help_blocks(node.command.help) if node.path else []:
+            if isinstance(block, list):
                 self.macro("PP")
-                self.verbatim(block.lines)
+                self.verbatim(block)
+            elif not is_exit_status(block):
+                self.para(block)
         for prose in DESCRIPTIONS.get(node.path, []):
             self.para(prose)
-        if getattr(node.command, "deprecated", False):
-            self.para("This command is deprecated.")
 
     def commands(self) -> None:
-        node = self.node
         self.section("COMMANDS")
-        nodes = list(walk(node.command, node.path, node.ctx.parent))  # children filled in
-        entries = [n for n in nodes
-                   if n.path != node.path and (not n.is_group or not n.children)]
-        if not entries:
-            self.para("This group has no commands yet.")
-            return
-        for entry in entries:
-            self.macro("TP")
-            self.tag(bold(entry.words) + "".join(
-                f" {ital(metavar(p, entry.ctx) or '')}" for p in visible_params(entry)
-                if isinstance(p, click.Argument)))
-            self.text(self.inline(_sentence(first_paragraph(entry.command))) +
+        for entry in self.node.leaves():
+            args = "".join(f" {ital(metavar(p, entry.ctx) or '')}" for p in entry.params
+                           if isinstance(p, click.Argument))
+            self.item(bold(entry.words) + args,
+                      inline(_sentence(first_paragraph(entry.command))) +
                       f" See \\fB{esc(entry.page)}\\fR({SECTION}).")
 
     def arguments(self) -> None:
         node = self.node
-        args = [p for p in visible_params(node) if isinstance(p, click.Argument)]
-        if not args:
-            return
-        self.section("ARGUMENTS")
+        args = [p for p in node.params if isinstance(p, click.Argument)]
+        if args:
+            self.section("ARGUMENTS")
         for param in args:
-            self.macro("TP")
-            self.tag(ital((metavar(param, node.ctx) or param.name or "").upper()))
             text = getattr(param, "help", None) or ARGUMENT_HELP.get(param.name or "", "")
             if isinstance(param.type, click.Choice):
                 text += f" One of: {', '.join(str(c) for c in param.type.choices)}."
-            self.text(self.inline(text.strip()))
+            self.item(ital((metavar(param, node.ctx) or param.name or "").upper()),
+                      inline(text.strip()))
 
     def options(self) -> None:
         node = self.node
-        params = [p for p in visible_params(node) if isinstance(p, click.Option)]
-        own = [p for p in params if not is_global(node, p)]
+        params = [p for p in node.params if isinstance(p, click.Option)]
         glob = [p for p in params if is_global(node, p)]
         self.section("OPTIONS")
         if not node.path:
             self.para("These global options may be given before the command, or after it on "
                       "any command: the two places are the same.")
-        for param in own:
-            self.option(param)
+        for param in params:
+            if param not in glob:
+                self.option(param)
         if not glob:
             return
         self.macro("SS", quoted("Global options"))
@@ -779,52 +648,43 @@ class Page:
         for param in glob:
             self.option(param)
 
-    def option(self, param: click.Parameter) -> None:
-        node = self.node
-        help_text, info = split_help(param)
-        if is_help(node, param):
+    def option(self, param: click.Option) -> None:
+        spec = spec_of(param)
+        help_text = " ".join((spec.help if spec else param.help or "").split())
+        if param is self.node.command.get_help_option(self.node.ctx):
             help_text = _HELP_TEXT
-        mv = metavar(param, node.ctx)
-        self.macro("TP")
-        self.tag(option_flags(param) + (f" {ital(mv)}" if mv else ""))
-        notes = []
+        notes = [_sentence(help_text)]
         if isinstance(param.type, click.Choice):
             choices = [str(c) for c in param.type.choices]
             if not all(c in help_text for c in choices):
                 notes.append(f"One of: {', '.join(choices)}.")
-        if rng := range_text(param):
-            notes.append(rng)
-        if getattr(param, "multiple", False) and "repeat" not in help_text.lower():
+        notes.append(range_text(param) or "")
+        if param.multiple and "repeat" not in help_text.lower():
             notes.append("May be given more than once.")
-        self.text(self.inline(" ".join([_sentence(help_text), *notes]).strip()))
+        mv = metavar(param, self.node.ctx)
+        self.item(", ".join(bold(o) for o in (*param.opts, *param.secondary_opts)) +
+                  (f" {ital(mv)}" if mv else ""), inline(" ".join(n for n in notes if n).strip()))
         env = []
-        if info.names:
-            env.append("Environment: " + ", ".join(
-                f"\\fB{esc(n)}\\fR" + (f"={esc(info.value)}" if info.value else "")
-                for n in info.names) + (f" ({self.inline(info.note)})" if info.note else "")
-                + ".")
-        default = info.default or default_text(param, node.ctx, help_text)
-        if default:
-            env.append(f"Default: {esc(default)}.")
+        if spec and spec.env:
+            value = f"={esc(spec.env_value)}" if spec.env_value else ""
+            env.append(f"Environment: \\fB{esc(spec.env)}\\fR{value}.")
+        if spec and spec.shown_default:
+            env.append(f"Default: {esc(spec.shown_default)}.")
         if env:
             self.macro("br")
             self.text(" ".join(env))
 
     def exit_status(self) -> None:
         self.section("EXIT STATUS")
-        table = errors.EXIT_STATUS_TABLE
         own = [b for b in help_blocks(self.node.command.help) if is_exit_status(b)]
         for block in own:  # the command's own "Exit status: ..." paragraph
-            text = block.lines[0].split(":", 1)[1].strip()
-            self.para(_sentence(text[:1].upper() + text[1:]))
-        if own and not talks_to_api(self.node):
+            self.para(_upper_first(str(block).split(":", 1)[1].strip()))
+        api = talks_to_api(self.node)
+        if own and not api:
             return
-        if not talks_to_api(self.node):
-            table = tuple((c, m) for c, m in table if c in LOCAL_EXIT_CODES)
-        for code, meaning in table:
-            self.macro("TP")
-            self.macro("B", str(code))
-            self.text(self.inline(_sentence(meaning[:1].upper() + meaning[1:])))
+        for code, meaning in errors.EXIT_STATUS_TABLE:
+            if api or code in LOCAL_EXIT_CODES:
+                self.item(f".B {code}", inline(_upper_first(meaning)))
 
     def environment(self) -> None:
         node = self.node
@@ -834,52 +694,44 @@ class Page:
                       f"{PROG}(1).")
             return
         if not node.path:
-            docs = env_docs(node, everything=True)
             self.para("A flag given on the command line wins over its variable. Flags that "
                       "turn something on (FLORA_DEBUG, FLORA_SANDBOX) take 1, true, yes or on.")
-        else:
-            docs = env_docs(node)
+        docs = env_docs(node, everything=not node.path)
         if not docs:
             self.para(f"{node.words} reads no environment variables.")
-        for doc in docs:
-            self.macro("TP")
-            self.macro("B", doc.name)
-            self.text(self.inline(doc.text))
+        for name, text in docs:
+            self.item(f".B {name}", inline(text))
 
     def examples(self) -> None:
-        chosen = examples_for(self.node)
-        if not chosen:
-            return
-        self.section("EXAMPLES")
+        """The command's worked examples (flora_cli.cli.examples) whose flags all exist."""
+        chosen = []
+        for what, command_line in EXAMPLES.get(self.node.path, []):
+            if problems := example_problems(command_line):
+                print(f"gen_docs: skipped an example of {self.node.words!r}: "
+                      f"{'; '.join(problems)}", file=sys.stderr)
+            else:
+                chosen.append((what, command_line))
+        if chosen:
+            self.section("EXAMPLES")
         for what, command_line in chosen:
             self.macro("PP")
             if what:
-                self.text(self.inline(what))
+                self.text(inline(what))
             self.verbatim(command_line.splitlines())
 
     def see_also(self) -> None:
-        node = self.node
-        pages: list[Command] = []
-        everything = {n.path: n for n in walk()}
+        node, index = self.node, self.index
         if not node.path:
-            pages = [n for n in everything.values() if n.path]
-        else:
-            for i in range(len(node.path)):  # the root and every parent group
-                pages.append(everything[node.path[:i]])
-            pages += [everything[p] for p in SEE_ALSO.get(node.path, []) if p in everything]
+            pages = [n for n in index.values() if n.path]
+        else:  # every parent group, the pages of SEE_ALSO, the siblings, the children
+            pages = [index[node.path[:i]] for i in range(len(node.path))]
+            pages += [index[p] for p in SEE_ALSO.get(node.path, []) if p in index]
             if len(node.path) > 1:  # flora(1) lists the top-level commands already
-                parent = everything[node.path[:-1]]
-                pages += [c for c in parent.children if c.path != node.path]
-            pages += everything[node.path].children
-        unique = list({p.page: p for p in pages}.values())
+                pages += [c for c in index[node.path[:-1]].children if c is not node]
+            pages += node.children
+        refs = [f"\\fB{esc(page)}\\fR({SECTION})" for page in dict.fromkeys(p.page for p in pages)]
         self.section("SEE ALSO")
-        refs = [f"\\fB{esc(p.page)}\\fR({SECTION})" for p in unique]
         self.text(", ".join(refs) + ("" if node.path else f", \\fBjq\\fR({SECTION})"))
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if not text or text[-1] in ".!?:" else text + "."
 
 
 # --------------------------------------------------------------------------------------------
@@ -889,33 +741,24 @@ def _sentence(text: str) -> str:
 
 def generate() -> dict[str, str]:
     """Every generated file: its path under the output folder, and its text."""
-    inline = Inline(all_env_names())
-    nodes = list(walk())  # in full first: a group's children are known once walked
-    files = {f"man/{node.page}.{SECTION}": Page(node, inline).render() for node in nodes}
+    index = {node.path: node for node in walk()}  # in full first: children known once walked
+    files = {f"man/{node.page}.{SECTION}": Page(node, index).render() for node in index.values()}
     for shell in SHELLS:
         files[f"completions/{COMPLETION_FILES[shell]}"] = completion_script(shell)
     return files
+
+
+def leftovers(files: dict[str, str], out: Path) -> list[Path]:
+    """Pages under `out` that are no longer generated (a command was removed)."""
+    return [p for p in sorted((out / "man").glob(f"{PROG}*.{SECTION}"))
+            if str(p.relative_to(out)) not in files]
 
 
 def stale(files: dict[str, str], out: Path) -> list[str]:
     """The files under `out` that differ from `files`, are missing, or are left over."""
     bad = [name for name, text in files.items()
            if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != text]
-    bad += [str(p.relative_to(out)) for p in sorted((out / "man").glob(f"{PROG}*.{SECTION}"))
-            if str(p.relative_to(out)) not in files]
-    return sorted(bad)
-
-
-def write(files: dict[str, str], out: Path) -> list[str]:
-    for leftover in (out / "man").glob(f"{PROG}*.{SECTION}"):
-        if str(leftover.relative_to(out)) not in files:
-            leftover.unlink()
-    changed = stale(files, out)
-    for name, text in files.items():
-        target = out / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8", newline="\n")
-    return changed
+    return sorted(bad + [str(p.relative_to(out)) for p in leftovers(files, out)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -925,16 +768,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if any generated file is stale")
     args = parser.parse_args(argv)
-    files = generate()
-    out: Path = args.out
+    files, out = generate(), Path(args.out)
+    changed = stale(files, out)
     if args.check:
-        bad = stale(files, out)
-        for name in bad:
+        for name in changed:
             print(f"stale: {name}", file=sys.stderr)
-        if bad:
+        if changed:
             print("run: python scripts/gen_docs.py", file=sys.stderr)
-        return 1 if bad else 0
-    changed = write(files, out)
+        return 1 if changed else 0
+    for leftover in leftovers(files, out):
+        leftover.unlink()
+    for name, text in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text, encoding="utf-8", newline="\n")
     print(f"wrote {len(files)} files to {out} ({len(changed)} changed)")
     return 0
 
