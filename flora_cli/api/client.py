@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -173,6 +172,148 @@ def _install_deadlines(client: httpx.Client) -> None:
             pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
 
 
+# -- one exchange on the wire -------------------------------------------------------------
+
+#: At most this many URLs' routes are kept per client (polls use one URL per run).
+_MAX_ROUTES = 256
+#: What a failed exchange raises (httpx's exceptions, and httpcore's where its pool is driven
+#: directly); `_as_httpx` maps the latter as httpx's own transport would.
+_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
+    httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol,
+    httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
+    httpcore.ProxyError, httpcore.UnsupportedProtocol)
+
+
+def _as_httpx(exc: Exception) -> Exception:
+    """httpcore's exception as the httpx one of the same name (what httpx's transport maps it
+    to, with the same message); httpx's own as they are."""
+    if type(exc).__module__.startswith("httpx"):
+        return exc
+    mapped = getattr(httpx, type(exc).__name__, None)
+    if not (isinstance(mapped, type) and issubclass(mapped, httpx.TransportError)):
+        mapped = (httpx.TimeoutException if isinstance(exc, httpcore.TimeoutException)
+                  else httpx.TransportError)
+    new = mapped(str(exc))
+    new.__cause__ = exc
+    return new
+
+
+@dataclass(frozen=True)
+class _Route:
+    """How to send to one URL: its httpx client and transport, the transport's httpcore pool
+    (None for a transport without one, such as a test's MockTransport), the parsed target."""
+
+    http: httpx.Client
+    transport: httpx.BaseTransport
+    pool: Any
+    url: httpcore.URL
+    host: bytes  # the Host header
+
+
+class _Wire:
+    """A response's head, its raw body still to be read: `status`, `reason`, `headers` (names
+    in lower case, repeated ones joined with ", ", decoded as httpx decodes them)."""
+
+    status: int
+    reason: str
+    headers: dict[str, str]
+
+    def raw_stream(self) -> tuple[Iterator[bytes], Decoder]:
+        """The body's raw chunks and the decoder for them."""
+        raise NotImplementedError
+
+    def check_length(self) -> None:
+        """BodyError when the raw bytes received differ from Content-Length."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _CoreWire(_Wire):
+    """A response from an httpcore pool."""
+
+    def __init__(self, resp: httpcore.Response) -> None:
+        self._resp = resp
+        self.status = resp.status
+        phrase = resp.extensions.get("reason_phrase", b"")
+        self.reason = phrase.decode("ascii", "ignore") if isinstance(phrase, bytes) else ""
+        self.headers = _decode_headers(resp.headers)
+        self.received = 0
+
+    def raw_stream(self) -> tuple[Iterator[bytes], Decoder]:
+        return self._counted(), Decoder(self.headers.get("content-encoding"))
+
+    def _counted(self) -> Iterator[bytes]:
+        stream: Any = self._resp.stream
+        for chunk in stream:
+            self.received += len(chunk)
+            yield chunk
+
+    def check_length(self) -> None:
+        declared = _content_length(self.headers.get("content-length"))
+        if declared is not None and self.received != declared:
+            raise BodyError(f"received {self.received} bytes, Content-Length said {declared}",
+                            retryable=True)
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+class _HttpxWire(_Wire):
+    """A response from an httpx transport (a MockTransport in the unit tests)."""
+
+    def __init__(self, resp: httpx.Response) -> None:
+        self._resp = resp
+        self.status = resp.status_code
+        self.reason = resp.reason_phrase
+        self.headers = {k.lower(): v for k, v in resp.headers.items()}
+        self._preread = False
+
+    def raw_stream(self) -> tuple[Iterator[bytes], Decoder]:
+        """A response read already (httpx reads a MockTransport's fixed content at once) is
+        handed over decoded."""
+        if self._resp.is_stream_consumed:
+            self._preread = True
+            return iter([self._resp.content]), Decoder(None)
+        return self._resp.iter_raw(), Decoder(self.headers.get("content-encoding"))
+
+    def check_length(self) -> None:
+        declared = _content_length(self.headers.get("content-length"))
+        if declared is None:
+            return
+        received = self._resp.num_bytes_downloaded
+        if self._preread:
+            if _declared_length(self.headers) is None:
+                return  # decoded already: the raw count is gone
+            received = len(self._resp.content)
+        if received != declared:
+            raise BodyError(f"received {received} bytes, Content-Length said {declared}",
+                            retryable=True)
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+def _decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header fields as httpx's `Headers` reads them: ASCII, else UTF-8, else ISO-8859-1 (for
+    all fields alike); names in lower case; a repeated name's values joined with ", "."""
+    for encoding in ("ascii", "utf-8", "iso-8859-1"):
+        try:
+            pairs = [(name.lower().decode(encoding), value.decode(encoding))
+                     for name, value in raw]
+            break
+        except UnicodeDecodeError:
+            continue
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        if name in headers:
+            headers[name] += ", " + value
+        else:
+            headers[name] = value
+    return headers
+
+
 # -- what the loop hands back ------------------------------------------------------------
 
 
@@ -270,6 +411,8 @@ class FloraClient:
     clock: Callable[[], float] = time.monotonic
     _clients: dict[tuple[bool, str], httpx.Client] = field(default_factory=dict, init=False,
                                                             repr=False)
+    #: URL → how to send to it (the pool, the parsed target): parsed once, not per request.
+    _routes: dict[str, _Route] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -362,7 +505,54 @@ class FloraClient:
             self._clients[key] = client
         return client
 
+    def _route(self, url: str) -> _Route:
+        route = self._routes.get(url)
+        if route is None:
+            http = self.http_for(url)
+            parsed = httpx.URL(url)
+            transport = http._transport_for_url(parsed)
+            pool = transport._pool if isinstance(transport, httpx.HTTPTransport) else None
+            route = _Route(http, transport, pool, httpcore.URL(
+                scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port,
+                target=parsed.raw_path), parsed.netloc)
+            if len(self._routes) >= _MAX_ROUTES:
+                self._routes.clear()
+            self._routes[url] = route
+        return route
+
+    def _exchange(self, method: str, url: str, headers: dict[str, str],
+                  content: bytes | None) -> _Wire:
+        """Send one request and return its response's head, the body still unread.
+
+        Through httpx's transport for the URL (its proxy, or none): with the transport's
+        httpcore pool driven directly (no httpx Request/Response models, which cost more CPU
+        than the exchange itself on loopback), or, for any other transport (tests' mock
+        transports), through `handle_request`. Never `Client.send`: that would read a
+        redirect's `Location` itself (and fail on a hostile one before this module sees it),
+        turn URL userinfo into Basic auth and keep cookies.
+        """
+        route = self._route(url)
+        t = self.timeout
+        extensions = {"timeout": {"connect": t, "read": t, "write": t, "pool": t}}
+        if route.pool is None:
+            request = httpx.Request(method, url, headers=headers, content=content,
+                                    extensions=extensions)
+            response = route.transport.handle_request(request)
+            response.request = request
+            return _HttpxWire(response)
+        wire_headers = [(b"Host", route.host)]
+        for name, value in headers.items():
+            wire_headers.append((name.encode("ascii"), value.encode("ascii")))
+        if content is not None:
+            wire_headers.append((b"Content-Length", str(len(content)).encode("ascii")))
+        elif method in ("POST", "PUT", "PATCH"):
+            wire_headers.append((b"Content-Length", b"0"))
+        return _CoreWire(route.pool.handle_request(httpcore.Request(
+            method, route.url, headers=wire_headers, content=content,
+            extensions=extensions)))
+
     def close(self) -> None:
+        self._routes.clear()
         for client in self._clients.values():
             client.close()
         self._clients.clear()
@@ -388,11 +578,11 @@ class FloraClient:
         if content:
             self._trace(f"> {content.decode('utf-8', 'replace')[:_BODY_TRACE_LIMIT]}")
 
-    def _trace_head(self, resp: httpx.Response, elapsed: float) -> None:
+    def _trace_head(self, resp: _Wire, elapsed: float) -> None:
         if self.trace is None:
             return
-        self._trace(f"< {resp.status_code} {resp.reason_phrase}  ({elapsed * 1000:.0f} ms)")
-        for name, value in redact_headers(dict(resp.headers)).items():
+        self._trace(f"< {resp.status} {resp.reason}  ({elapsed * 1000:.0f} ms)")
+        for name, value in redact_headers(resp.headers).items():
             self._trace(f"< {name}: {value}")
 
     def _trace_body(self, content: bytes) -> None:
@@ -548,29 +738,27 @@ class FloraClient:
                      ) -> APIResponse:
         token = _DEADLINE.set(attempt_deadline)
         try:
-            with self._transport_errors(req.url, idem):
-                http = self.http_for(req.url)
-                request = http.build_request(req.method, req.url, headers=req.headers,
-                                             content=content)
-                started = self.clock()
-                resp = _send(http, request)
+            started = self.clock()
+            resp = self._exchange(req.method, req.url, req.headers, content)
+            try:
+                self._trace_head(resp, self.clock() - started)
+                status, headers, request_id = _head(resp, idem)
+                if observe is not None:
+                    observe(status, headers)
                 try:
-                    self._trace_head(resp, self.clock() - started)
-                    status, headers, request_id = _head(resp, idem)
-                    if observe is not None:
-                        observe(status, headers)
-                    try:
-                        body = _read_all(resp, MAX_JSON_BYTES, attempt_deadline, self.clock)
-                    except BodyError as exc:
-                        if 200 <= status < 300 or not exc.too_large:
-                            raise _Attempt(errors.InvalidResponseError(
-                                f"The API's answer ({status}) could not be read: {exc.reason}.",
-                                http_status=status, request_id=request_id,
-                                idempotency_key=idem), retryable=False,
-                                reason="an unreadable body") from None
-                        body = b""
-                finally:
-                    resp.close()
+                    body = _read_all(resp, MAX_JSON_BYTES, attempt_deadline, self.clock)
+                except BodyError as exc:
+                    if 200 <= status < 300 or not exc.too_large:
+                        raise _Attempt(errors.InvalidResponseError(
+                            f"The API's answer ({status}) could not be read: {exc.reason}.",
+                            http_status=status, request_id=request_id,
+                            idempotency_key=idem), retryable=False,
+                            reason="an unreadable body") from None
+                    body = b""
+            finally:
+                resp.close()
+        except _TRANSPORT_ERRORS as exc:
+            raise self._transport_failure(exc, req.url, idem) from exc
         finally:
             _DEADLINE.reset(token)
         self._trace_body(body)
@@ -605,24 +793,22 @@ class FloraClient:
         raise _Attempt(failure, retryable=retryable, reason=_status_reason(status),
                        asked=asked, reached=status >= 500)
 
-    @contextmanager
-    def _transport_errors(self, url: str, idem: str | None) -> Iterator[None]:
-        """httpx's exceptions become the project's, once, here (with `raise … from`)."""
+    def _transport_failure(self, exc: Exception, url: str, idem: str | None) -> _Attempt:
+        """httpx's (and httpcore's, as httpx would map them) exceptions become the project's,
+        once, here; the caller raises the result `from exc`."""
         shown = clean_line(_without_query(url))
-        try:
-            yield
-        except httpx.TimeoutException as exc:
+        cause = _as_httpx(exc)
+        if isinstance(cause, httpx.TimeoutException):
             failure: errors.FloraError = errors.APITimeoutError(
                 f"The request timed out after {self.timeout:g} s (the whole attempt): {shown}",
                 idempotency_key=idem)
-            failure.__cause__ = exc
-            raise _Attempt(failure, retryable=True, reason="timed out") from exc
-        except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            detail = clean_line(str(exc) or type(exc).__name__)[:200]
-            failure = errors.APIConnectionError(
-                f"Could not reach {shown}: {detail}", idempotency_key=idem)
-            failure.__cause__ = exc
-            raise _Attempt(failure, retryable=True, reason="connection failed") from exc
+            failure.__cause__ = cause
+            return _Attempt(failure, retryable=True, reason="timed out")
+        detail = clean_line(str(cause) or type(cause).__name__)[:200]
+        failure = errors.APIConnectionError(
+            f"Could not reach {shown}: {detail}", idempotency_key=idem)
+        failure.__cause__ = cause
+        return _Attempt(failure, retryable=True, reason="connection failed")
 
     # -- downloads ---------------------------------------------------------------------
 
@@ -664,10 +850,9 @@ class FloraClient:
             self._trace_request(req, number, None)
             token = _DEADLINE.set(attempt_deadline)
             try:
-                with self._transport_errors(current, None):
-                    http = self.http_for(current)
+                try:
                     started = self.clock()
-                    resp = _send(http, http.build_request("GET", current, headers=req.headers))
+                    resp = self._exchange("GET", current, req.headers, None)
                     try:
                         self._trace_head(resp, self.clock() - started)
                         status, headers, request_id = _head(resp, None)
@@ -699,6 +884,8 @@ class FloraClient:
                                            reason=exc.reason) from None
                     finally:
                         resp.close()
+                except _TRANSPORT_ERRORS as exc:
+                    raise self._transport_failure(exc, current, None) from exc
             finally:
                 _DEADLINE.reset(token)
         raise _Attempt(errors.InvalidResponseError(f"more than {MAX_REDIRECTS} redirects"),
@@ -708,22 +895,10 @@ class FloraClient:
 # -- attempt helpers ---------------------------------------------------------------------
 
 
-def _send(http: httpx.Client, request: httpx.Request) -> httpx.Response:
-    """Send through the client's transport for the URL (its proxy, or none), streamed.
-
-    Not `Client.send`: that would read a redirect's `Location` itself (and fail on a hostile
-    one before this module sees it), turn URL userinfo into Basic auth and keep cookies. The
-    transport maps httpcore's exceptions to httpx's, on the body's reads too.
-    """
-    response = http._transport_for_url(request.url).handle_request(request)
-    response.request = request
-    return response
-
-
-def _head(resp: httpx.Response, idem: str | None) -> tuple[int, dict[str, str], str | None]:
-    headers = {k.lower(): v for k, v in resp.headers.items()}
+def _head(resp: _Wire, idem: str | None) -> tuple[int, dict[str, str], str | None]:
+    headers = resp.headers
     request_id = headers.get("request-id")
-    status = resp.status_code
+    status = resp.status
     if not 100 <= status <= 599:
         raise _Attempt(errors.InvalidResponseError(
             f"The API answered with HTTP status {status}, outside 100-599.",
@@ -740,10 +915,10 @@ def _status_reason(status: int) -> str:
     return f"HTTP {status}"
 
 
-def _read_all(resp: httpx.Response, cap: int, deadline: float | None,
+def _read_all(resp: _Wire, cap: int, deadline: float | None,
               clock: Callable[[], float]) -> bytes:
     """The whole decoded body, at most `cap` bytes (BodyError beyond, or when undecodable)."""
-    chunks, decoder = _raw_stream(resp)
+    chunks, decoder = resp.raw_stream()
     parts: list[bytes] = []
     size = 0
     for raw in chunks:
@@ -756,36 +931,13 @@ def _read_all(resp: httpx.Response, cap: int, deadline: float | None,
                                 too_large=True)
             parts.append(piece)
     decoder.finish()
-    _check_length(resp)
+    resp.check_length()
     return b"".join(parts)
 
 
-def _raw_stream(resp: httpx.Response) -> tuple[Iterator[bytes], Decoder]:
-    """The body's raw chunks and the decoder for them. A response read already (httpx reads
-    a MockTransport's fixed content at once) is handed over decoded."""
-    if resp.is_stream_consumed:
-        resp.extensions["flora_preread"] = True
-        return iter([resp.content]), Decoder(None)
-    return resp.iter_raw(), Decoder(resp.headers.get("content-encoding"))
-
-
-def _check_length(resp: httpx.Response) -> None:
-    declared = _content_length(resp.headers.get("content-length"))
-    if declared is None:
-        return
-    received = resp.num_bytes_downloaded
-    if resp.extensions.get("flora_preread"):
-        if _declared_length({k.lower(): v for k, v in resp.headers.items()}) is None:
-            return  # decoded already: the raw count is gone
-        received = len(resp.content)
-    if received != declared:
-        raise BodyError(f"received {received} bytes, Content-Length said {declared}",
-                        retryable=True)
-
-
-def _download_chunks(resp: httpx.Response, headers: dict[str, str], max_bytes: int,
+def _download_chunks(resp: _Wire, headers: dict[str, str], max_bytes: int,
                      speed_time: float, clock: Callable[[], float]) -> Iterator[bytes]:
-    chunks, decoder = _raw_stream(resp)
+    chunks, decoder = resp.raw_stream()
     size = 0
     window_start = clock()
     window_bytes = 0
@@ -804,7 +956,7 @@ def _download_chunks(resp: httpx.Response, headers: dict[str, str], max_bytes: i
                                 too_large=True)
             yield piece
     decoder.finish()
-    _check_length(resp)
+    resp.check_length()
 
 
 def _declared_length(headers: dict[str, str]) -> int | None:
@@ -847,9 +999,9 @@ def _redirect_target(current: str, location: str) -> str:
     return target
 
 
-def _download_status(resp: httpx.Response, status: int, headers: dict[str, str],
+def _download_status(resp: _Wire, status: int, headers: dict[str, str],
                      request_id: str | None) -> _Attempt:
-    phrase = clean_line(resp.reason_phrase or "")[:80]
+    phrase = clean_line(resp.reason or "")[:80]
     retryable = retry.should_retry(status, headers)
     asked = retry.parse_retry_after(headers) if retryable else None
     failure = errors.error_for_status(status, None, request_id=request_id, retry_after=asked)
