@@ -180,6 +180,7 @@ SEE_ALSO: dict[Path_, list[Path_]] = {
 #: Arguments have no help in click < 8.5: what to say about them, by parameter name.
 ARGUMENT_HELP: dict[str, str] = {
     "run_id": "The run's ID (run_…), as printed by runs start-generation.",
+    "model_id": "A model endpoint ID (e.g. t2i-flux-2-pro), as listed by models list.",
     "shell": "The shell to print the script for.",
     "key": "A setting: base_url, workspace_id, project_id, model, format, timeout, "
     "max_retries, poll_interval, ledger, or current_profile.",
@@ -584,6 +585,10 @@ class Page:
                 self.macro("SY", PROG)
                 self.text(bold("--version"))
         else:
+            required = [spec for spec in map(spec_of, node.params)
+                        if spec is not None and spec.required]
+            for spec in required:
+                self.text(bold(spec.flag) + (f" {ital(spec.metavar)}" if spec.metavar else ""))
             self.text("[\\fIOPTIONS\\fR]")
             for param in node.params:
                 if isinstance(param, click.Argument):
@@ -591,6 +596,12 @@ class Page:
                     dots = "..." if param.nargs != 1 else ""
                     self.text(mv + dots if param.required else f"[{mv}]{dots}")
         self.macro("YS")
+        batch = next((spec for spec in map(spec_of, node.params)
+                      if spec is not None and spec.dest == "from_file"), None)
+        if batch is not None:  # the second form: one run per row of a file
+            self.macro("SY", quoted(node.words))
+            self.text(f"{bold(batch.flag)} {ital(batch.metavar or 'FILE')} [\\fIOPTIONS\\fR]")
+            self.macro("YS")
 
     def description(self) -> None:
         node = self.node
