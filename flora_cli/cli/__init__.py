@@ -162,6 +162,31 @@ def cli() -> None:
 
     Global options may be given before the command or after it. Exit codes are listed in
     the README and in man flora(1).
+    \f
+    flora is a command-line client for FLORA's generation API. It starts generation runs,
+    follows them until they complete or fail, and saves their outputs. It is made for the
+    terminal, for shell scripts and for CI pipelines that read its JSON output.
+
+    Global options may be given before the command or after it: 'flora --json runs
+    start-generation ...' and 'flora runs start-generation ... --json' are the same. An option
+    given on the command line wins over its environment variable, which wins over the default.
+
+    Standard output carries only the result document. Notices, progress, debug traces and
+    errors go to standard error. With --format auto (the default) the result is rendered for
+    people when standard output is a terminal, and printed as JSON otherwise: json is the API's
+    response as received, indented; jsonl the same on one line; yaml the same as YAML; raw the
+    response body byte for byte. --query applies a JMESPath expression to the document before
+    it is printed, and -r prints a string result without quotes.
+
+    An error is rendered in the output format too: a readable panel in pretty, and otherwise
+    one line of JSON as the last line of standard error, such as {"error": {"code":
+    "insufficient_credits", "message": "Insufficient credits."}, "http_status": 402,
+    "request_id": "req_123", "idempotency_key": "...", "exit_code": 6}. The exit status says
+    what went wrong (see EXIT STATUS).
+
+    --sandbox runs any command against a faithful local FLORA API started on a free loopback
+    port for that one command, with a built-in test key and its own workspace and project: a
+    way to try flora with no account.
     """
 
 

@@ -275,5 +275,9 @@ def completion(shell: str) -> None:
     names of this command, and IDs from your account: --workspace-id, --project-id, --model
     (of the --type on the line) and --param KEY= (of the --model on the line), from a cache
     that lives 10 minutes (FLORA_CACHE_DIR); a miss asks the API for at most 1.5 s.
+    \f
+    The scripts are also in the completions/ folder of the source tree (flora.bash, _flora and
+    flora.fish). They call flora back with _FLORA_COMPLETE, COMP_WORDS and COMP_CWORD set to
+    ask for the candidates; such a run never starts a command.
     """
     click.echo(completion_script(shell), nl=False)

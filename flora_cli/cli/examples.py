@@ -1,8 +1,8 @@
 """Worked examples, in one place: `--help` shows them (as each command's epilog) and the man
 pages print them (scripts/gen_docs.py), so the two never disagree. Standard library only.
 
-An example is printed only when every flag in it exists on the command it runs; the test
-suite fails on one that does not, so a renamed flag cannot leave a stale example behind.
+The test suite (tests/test_docs.py) fails on an example whose command or flag does not exist,
+so a renamed flag cannot leave a stale example behind.
 """
 
 from __future__ import annotations

@@ -31,6 +31,10 @@ def start_generation(ctx: click.Context, opts: GenerationOptions) -> None:
     With --wait (or --download DIR) it follows the run to its end and prints the final run
     document instead. 'flora generations create' takes the same flags on the replacement
     endpoint.
+    \f
+    POST /runs/generation is deprecated upstream: each run prints one warning line on standard
+    error that names 'flora generations create', unless --quiet is given or
+    FLORA_NO_DEPRECATION_WARNING=1 is set.
     """
     run_generation(ctx, "/runs/generation", opts, deprecated=True)
 
