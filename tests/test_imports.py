@@ -187,3 +187,26 @@ def test_help_loads_no_url_or_path_machinery() -> None:
     assert "click" in loaded
     assert not loaded & {"pathlib", "urllib", "ipaddress", "sqlite3"}, \
         sorted(loaded & {"pathlib", "urllib", "ipaddress", "sqlite3"})
+
+
+FREEZE_PROBE = """
+import gc, json, sys
+sys.argv = ["flora", *json.loads(sys.argv[1])]
+from flora_cli.cli import main
+try:
+    main()
+except SystemExit as exc:
+    sys.stderr.write("\\nFROZEN %d EXIT %s\\n" % (gc.get_freeze_count(), exc.code))
+"""
+
+
+@pytest.mark.parametrize("args", [["--version"], ["runs", "start-generation", "--type", "t2i"]])
+def test_console_script_freezes_the_heap_before_exit(args: list[str]) -> None:
+    # The interpreter's collections at exit would walk every object of every loaded module
+    # (tens of ms of a start); the console script freezes them first, on success and error.
+    proc = subprocess.run([sys.executable, "-c", FREEZE_PROBE, json.dumps(args)],
+                          capture_output=True, text=True, timeout=60)
+    line = [x for x in proc.stderr.splitlines() if x.startswith("FROZEN ")][-1]
+    frozen, code = line.split()[1], line.split()[3]
+    assert int(frozen) > 5000, line
+    assert code == ("0" if args == ["--version"] else "2")

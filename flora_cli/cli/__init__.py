@@ -350,9 +350,17 @@ def _quiet_broken_pipe() -> int:
 
 def main() -> NoReturn:
     """The console script `flora` and `python -m flora_cli`."""
+    import gc
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     if os.environ.get("_FLORA_COMPLETE"):
         import flora_cli.cli.completion  # noqa: F401  (installs flora's completion classes)
-    sys.exit(cli.main(prog_name="flora"))
+    try:
+        sys.exit(cli.main(prog_name="flora"))
+    finally:
+        # The command is over: spare the interpreter's collections at exit a walk over every
+        # object of every loaded module (20-40 ms of a `--json` start, ~10 ms of `--help`).
+        # Threads, atexit handlers, stream flushing and plain reference counting run as
+        # before; only objects held in reference cycles are left to the process's end.
+        gc.freeze()
