@@ -52,4 +52,9 @@ def dumps(doc: Any, *, indent: int | None = 2, compact: bool = False) -> str:
     text = json.dumps(doc, ensure_ascii=False, indent=None if compact else indent,
                       separators=separators, allow_nan=False)
     # json.dumps escapes C0 and leaves DEL and C1 raw; inside JSON strings they may be escaped.
-    return _C1.sub(_escape_c1, text)
+    return escape_c1(text)
+
+
+def escape_c1(json_text: str) -> str:
+    """JSON text with DEL and C1 characters escaped (`json` escapes only C0 controls)."""
+    return _C1.sub(_escape_c1, json_text)

@@ -94,6 +94,44 @@ def test_a_signal_mid_batch_then_resume_starts_only_the_missing_rows(
     assert count_ledger(state) == 40
 
 
+def test_a_run_id_is_printed_only_once_the_ledger_has_it_even_across_a_crash(
+        make_sandbox: Callable[..., RunningSandbox], state: Path, tmp_path: Path) -> None:
+    sb = make_sandbox(latency_ms=100)
+    rows = write_rows(tmp_path / "rows.jsonl", 40)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flora_cli", *base_args(sb), "--from-file", str(rows),
+         "--concurrency", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=dict(os.environ))
+    killer = threading.Timer(60, proc.kill)
+    killer.start()
+    try:
+        assert proc.stdout is not None
+        head = []
+        for _ in range(6):
+            doc = json.loads(proc.stdout.readline().decode())
+            # Read as soon as it is printed: its run is already committed in the ledger.
+            conn = sqlite3.connect(state / "ledger.db")
+            try:
+                found = conn.execute("SELECT run_id FROM runs WHERE run_id = ?",
+                                     (doc["run_id"],)).fetchall()
+            finally:
+                conn.close()
+            assert found == [(doc["run_id"],)], doc
+            head.append(doc)
+    finally:
+        killer.cancel()
+        proc.kill()  # a crash: no handler, no final write
+        proc.communicate(timeout=30)
+    again = run([*base_args(sb), "--from-file", str(rows), "--concurrency", "8"])
+    assert again.exit_code in (0, 11), again.stderr
+    redo = {d["row"]: d for d in map(json.loads, again.stdout.splitlines())}
+    assert sorted(redo) == list(range(1, 41))
+    for doc in head:  # every run printed before the crash is known, never sent again
+        assert redo[doc["row"]]["skipped"] == "already started"
+        assert redo[doc["row"]]["run_id"] == doc["run_id"]
+    assert len(sb.state.runs) == 40  # one run per row, the crash notwithstanding
+
+
 class StormServer:
     """A real HTTP server: requests number `storm` get 429 (retry-after 1), every other one
     201 after 20 ms; it notes when each request arrived and how many were in flight."""

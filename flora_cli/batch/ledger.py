@@ -10,11 +10,9 @@ file, never a traceback.
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -228,8 +226,8 @@ def _loads(text: str | None) -> Any:
 
 
 class Ledger:
-    """One connection to the ledger file. Not shared between threads: the batch's writes go
-    through one `LedgerWriter` thread, its reads through the main thread's connection."""
+    """One connection to the ledger file. A batch's writes all come from its one output
+    thread (`batch.runner.Output`), its reads from the worker that holds the row lock."""
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         import sqlite3
@@ -389,53 +387,3 @@ def open_ledger(env: Mapping[str, str] | None = None, profile_setting: Any = Non
         return None
     return Ledger(ledger_path(env), readonly=readonly)
 
-
-class LedgerWriter:
-    """One thread that owns the batch's writes and commits them in groups: many rows a
-    transaction, so N workers (and another process's shard) do not take turns per row.
-
-    Workers append to a deque (no wake-up per row: each wake-up costs a thread switch under
-    the GIL); the writer drains it every `interval` seconds, and once more at `close()`.
-    """
-
-    def __init__(self, ledger: Ledger, *, max_group: int = 512, interval: float = 0.05) -> None:
-        self.ledger = ledger
-        self.max_group = max_group
-        self.interval = interval
-        self._items: collections.deque[Record | RunUpdate] = collections.deque()
-        self._stop = threading.Event()
-        self.error: LedgerError | None = None
-        self.unwritten: list[Record | RunUpdate] = []
-        self.written = 0
-        self._thread = threading.Thread(target=self._loop, name="flora-ledger", daemon=True)
-        self._thread.start()
-
-    def put(self, item: Record | RunUpdate) -> None:
-        self._items.append(item)
-
-    def _drain(self) -> None:
-        while self._items:
-            items: list[Record | RunUpdate] = []
-            while self._items and len(items) < self.max_group:
-                items.append(self._items.popleft())
-            if self.error is not None:
-                self.unwritten.extend(items)
-                continue
-            records = [i for i in items if isinstance(i, Record)]
-            updates = [i for i in items if isinstance(i, RunUpdate)]
-            try:
-                self.ledger.write(records, updates)
-                self.written += len(records)
-            except LedgerError as exc:
-                self.error = exc
-                self.unwritten.extend(items)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._drain()
-        self._drain()
-
-    def close(self) -> None:
-        """Write what is queued and stop."""
-        self._stop.set()
-        self._thread.join()

@@ -1,23 +1,25 @@
 """The batch scheduler: rows to runs on the one transport loop, at the API's rate.
 
-- The main thread reads rows (streamed), skips those the ledger already has, applies
-  `--max-cost`, takes a slot from the AIMD limiter and hands the row to a worker.
-- Workers (as many as the maximum concurrency) send the start request through
-  `FloraClient.request` with the limiter's hooks: every attempt waits out a batch-wide
-  `retry-after` pause, every 429 halves the limit. A row whose request ran out of retries on a
-  transient error (429, 5xx, no answer) goes round again with the same key, up to
-  `ROW_ROUNDS` times, so one outage does not cost the row.
+- Workers (as many as the maximum concurrency) take the next row themselves (streamed, under
+  one lock), skip those the ledger already has, apply `--max-cost`, and send the start
+  request through `FloraClient.request` with the limiter's hooks: every attempt waits out a
+  batch-wide `retry-after` pause, every 429 halves the limit. A row whose request ran out of
+  retries on a transient error (429, 5xx, no answer) goes round again with the same key, up
+  to `ROW_ROUNDS` times, so one outage does not cost the row.
 - With `--wait`/`--download`, one poller follows every open run at the poll interval (its GETs
   spread over at most `concurrency` threads); downloads run on at most `concurrency` threads.
 - Each row's result is one JSONL line on stdout as soon as it is final (`--ordered`: file
-  order); the ledger gets every started run through one writer thread.
+  order), written by one output thread right after it commits the rows' ledger records in
+  one transaction: a run id is printed only once the ledger has it.
 
 Memory is bounded by the concurrency and `MAX_OPEN_RUNS`, never by the number of rows.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,10 +30,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 from flora_cli.api import errors
 from flora_cli.batch.keys import row_key
-from flora_cli.batch.ledger import Ledger, LedgerWriter, Record, RunUpdate
+from flora_cli.batch.ledger import Ledger, LedgerError, Record, RunUpdate
 from flora_cli.batch.limiter import Limiter
 from flora_cli.batch.reader import Row
-from flora_cli.textsafe import dumps
+from flora_cli.textsafe import escape_c1
 
 if TYPE_CHECKING:
     from flora_cli.api.client import FloraClient
@@ -96,51 +98,138 @@ class Item:
 
 
 class Output:
-    """JSONL results on stdout, one line per row as it finishes (or in file order)."""
+    """The batch's one writer thread: ledger records and JSONL result lines.
 
-    #: Lines are flushed at least this often (and at the end), not one write per line.
-    FLUSH_EVERY = 0.1
+    Workers append (row, result, ledger entry) to a deque, which costs them no lock and no
+    thread switch. Every `INTERVAL` seconds (and once more at `close()`) the thread commits
+    the queued ledger entries in one transaction, *then* writes the lines of those rows
+    (`--ordered`: in file order) and flushes: a row's run id reaches stdout only once its
+    ledger row is committed, so a resume after any crash finds every run it printed. It also
+    counts the finished rows into `stats` (the only thread that does).
 
-    def __init__(self, stream: IO[str], ordered: bool) -> None:
+    A ledger write that fails (locked for too long, disk full) stops further writes; the
+    lines are still printed and the entries kept in `unwritten` for the final error.
+    """
+
+    INTERVAL = 0.05
+    #: At most this many queued items per transaction.
+    MAX_GROUP = 512
+
+    def __init__(self, stream: IO[str], ordered: bool, ledger: Ledger | None = None) -> None:
         self.stream = stream
         self.ordered = ordered
-        self._last_flush = time.monotonic()
-        self._lock = threading.Lock()
+        self.ledger = ledger
+        self.stats: Stats | None = None
+        self.on_change: Callable[[Stats], None] | None = None
+        self._items: collections.deque[tuple[int, dict[str, Any] | None,
+                                             Record | RunUpdate | None]] = collections.deque()
         self._next = 0
         self._held: dict[int, str] = {}
         self.broken = False
+        self.error: LedgerError | None = None
+        self.unwritten: list[Record | RunUpdate] = []
+        self.written = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def put(self, seq: int, doc: dict[str, Any]) -> None:
-        line = dumps(doc, indent=None, compact=True) + "\n"
-        with self._lock:
-            if not self.ordered:
-                self._write(line)
-                return
-            self._held[seq] = line
-            while self._next in self._held:
-                self._write(self._held.pop(self._next))
-                self._next += 1
+    def start(self, stats: Stats, on_change: Callable[[Stats], None] | None = None) -> None:
+        self.stats = stats
+        self.on_change = on_change
+        self._thread = threading.Thread(target=self._loop, name="flora-output", daemon=True)
+        self._thread.start()
 
-    def _write(self, line: str) -> None:
-        if self.broken:
-            return
-        try:
-            self.stream.write(line)
-            now = time.monotonic()
-            if now - self._last_flush >= self.FLUSH_EVERY:
-                self._last_flush = now
-                self.stream.flush()
-        except BrokenPipeError:
-            self.broken = True
+    def put(self, seq: int, doc: dict[str, Any] | None,
+            entry: Record | RunUpdate | None = None) -> None:
+        """Queue a row's result line (None: none yet) and/or its ledger entry."""
+        self._items.append((seq, doc, entry))
 
-    def flush(self) -> None:
-        with self._lock:
-            if self.broken:
-                return
+    def _loop(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            self._drain()
+        self._drain()
+
+    def close(self) -> None:
+        """Write what is queued and stop (or, never started, write it here)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        else:
+            self._drain()
+        if not self.broken:
             try:
                 self.stream.flush()
             except BrokenPipeError:
                 self.broken = True
+
+    def _drain(self) -> None:
+        items = self._items
+        while items:
+            group: list[tuple[int, dict[str, Any] | None, Record | RunUpdate | None]] = []
+            while items and len(group) < self.MAX_GROUP:
+                group.append(items.popleft())
+            self._commit([e for _, _, e in group if e is not None])
+            lines = self._lines([(seq, doc) for seq, doc, _ in group if doc is not None])
+            if lines and not self.broken:
+                try:
+                    self.stream.write(lines)
+                    self.stream.flush()
+                except BrokenPipeError:
+                    self.broken = True
+            if self.on_change is not None and self.stats is not None:
+                self.on_change(self.stats)
+
+    def _commit(self, entries: list[Record | RunUpdate]) -> None:
+        if not entries or self.ledger is None:
+            return
+        if self.error is None:
+            try:
+                self.ledger.write([e for e in entries if isinstance(e, Record)],
+                                  [e for e in entries if isinstance(e, RunUpdate)])
+                self.written += len(entries)
+                return
+            except LedgerError as exc:
+                self.error = exc
+        self.unwritten.extend(entries)
+
+    def _lines(self, docs: list[tuple[int, dict[str, Any]]]) -> str:
+        if not docs:
+            return ""
+        stats = self.stats
+        encode = _LINE.encode
+        out: list[str] = []
+        for seq, doc in docs:
+            if stats is not None:
+                _count(stats, doc)
+            line = encode(doc)
+            if not self.ordered:
+                out.append(line)
+                continue
+            self._held[seq] = line
+            while self._next in self._held:
+                out.append(self._held.pop(self._next))
+                self._next += 1
+        if not out:
+            return ""
+        out.append("")
+        # The encoder escapes C0 controls; DEL and C1 stay raw: escape them as `dumps` does.
+        return escape_c1("\n".join(out))
+
+
+def _count(stats: Stats, doc: dict[str, Any]) -> None:
+    status = doc["status"]
+    stats.done += 1
+    if status in ("rejected", "failed", "not_started") or (
+        doc["error"] is not None and status in ("started", "skipped")
+    ):
+        stats.failed += 1
+    if status == "completed":
+        stats.completed += 1
+    if status == "failed":
+        stats.run_failed += 1
+
+
+#: Result lines: JSON with non-ASCII kept, no spaces, NaN refused (as `textsafe.dumps`).
+_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 class Batch:
@@ -155,7 +244,7 @@ class Batch:
         self.opts = options
         self.output = output
         self.ledger = ledger
-        self.writer = LedgerWriter(ledger) if ledger is not None else None
+        output.ledger = ledger
         # Rows of this batch in the ledger already (a rerun, a resume, another shard)?
         self._lookups = ledger is not None and ledger.has_batch(options.origin,
                                                                 options.batch_id)
@@ -176,12 +265,15 @@ class Batch:
         self._open: dict[str, Item] = {}
         self._downloading = 0
         self._open_cond = threading.Condition(self._lock)
-        self._workers = ThreadPoolExecutor(options.concurrency, thread_name_prefix="flora-row")
-        self._free_workers = threading.Semaphore(options.concurrency)
+        # Rows are handed out by `_next_item` under this lock (file order, one reader).
+        self._feed_lock = threading.Lock()
+        self._rows: Iterator[Row] | None = None
+        self._seq = 0
+        self._feed_error: BaseException | None = None
         self._downloads: ThreadPoolExecutor | None = None
         self._poller: threading.Thread | None = None
         self._poll_pool: ThreadPoolExecutor | None = None
-        self._pending_sends = 0
+        output.start(self.stats, on_change)
         if options.wait:
             self._poll_pool = ThreadPoolExecutor(options.concurrency,
                                                  thread_name_prefix="flora-poll")
@@ -216,38 +308,31 @@ class Batch:
         return doc
 
     def _finish(self, item: Item, status: str, *, error: dict[str, Any] | None = None,
-                **extra: Any) -> None:
+                entry: Record | RunUpdate | None = None, **extra: Any) -> None:
+        """The row's result line, written (and counted) by the output thread after `entry`
+        (its ledger record, if any) is committed."""
         doc = item.result or self._base(item)
         doc["status"] = status
         if error is not None:
             doc["error"] = error
-        doc.update(extra)
+        if extra:
+            doc.update(extra)
         if item.skipped:
             doc["skipped"] = "already started"
-        with self._lock:
-            self.stats.done += 1
-            if status in ("rejected", "failed", "not_started") or (
-                error is not None and status in ("started", "skipped")
-            ):
-                self.stats.failed += 1
-            if status == "completed":
-                self.stats.completed += 1
-            if status == "failed":
-                self.stats.run_failed += 1
-        self.output.put(item.seq, doc)
-        self._changed()
+        self.output.put(item.seq, doc, entry)
 
-    def _record(self, item: Item, status: str, **extra: Any) -> None:
-        if self.writer is None:
-            return
-        self.writer.put(Record.for_body(
+    def _record(self, item: Item, status: str, **extra: Any) -> Record | None:
+        if self.ledger is None:
+            return None
+        return Record.for_body(
             self.opts.origin, self.opts.endpoint, item.key, item.row.body, status=status,
             profile=self.opts.profile, batch_id=self.opts.batch_id, row=item.row.number,
-            row_id=item.row.id, **extra))
+            row_id=item.row.id, **extra)
 
-    def _update(self, run_id: str, status: str, **extra: Any) -> None:
-        if self.writer is not None:
-            self.writer.put(RunUpdate(self.opts.origin, run_id, status, **extra))
+    def _update(self, run_id: str, status: str, **extra: Any) -> RunUpdate | None:
+        if self.ledger is None:
+            return None
+        return RunUpdate(self.opts.origin, run_id, status, **extra)
 
     def _worker_client(self) -> FloraClient:
         """The worker thread's own copy of the client: the same settings and the same one
@@ -266,14 +351,60 @@ class Batch:
     # -- the main loop --------------------------------------------------------------------
 
     def run(self, rows: Iterable[Row]) -> Stats:
-        """Start every row (or report it); returns when every row is reported."""
-        seq = 0
-        it = iter(rows)
+        """Start every row (or report it); returns when every row is reported.
+
+        `concurrency` worker threads each take the next row (`_next_item`, under one lock,
+        in file order) and send it, until the rows run out: no hand-off per row. This
+        thread only waits, so SIGINT/SIGTERM handlers run at once."""
+        self._rows = iter(rows)
+        workers = [threading.Thread(target=self._work, name=f"flora-row-{n}", daemon=True)
+                   for n in range(self.opts.concurrency)]
         try:
-            for row in it:
-                item = Item(seq, row, row_key(self.opts.batch_id, row.label, row.body))
+            for w in workers:
+                w.start()
+            for w in workers:
+                while w.is_alive():
+                    w.join(0.5)
+        except BaseException:
+            self.interrupt()
+            for w in workers:
+                w.join()
+            raise
+        finally:
+            self._shutdown_sends()
+        if self._feed_error is not None:
+            raise self._feed_error
+        return self.stats
+
+    def _work(self) -> None:
+        worker = _Worker(self)
+        while True:
+            item = self._next_item()
+            if item is None:
+                return
+            worker.send(item)
+
+    def _next_item(self) -> Item | None:
+        """The next row to send, after reporting those that are not sent (stopped, already
+        started, over --max-cost); None when the rows are done."""
+        with self._feed_lock:
+            rows = self._rows
+            if rows is None:
+                return None
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    self._rows = None
+                    return None
+                except BaseException as exc:  # a reader error: no new row starts
+                    self._rows = None
+                    self._feed_error = exc
+                    self.interrupt()
+                    return None
+                item = Item(self._seq, row, row_key(self.opts.batch_id, row.label, row.body))
                 item.result = self._base(item)
-                seq += 1
+                self._seq += 1
                 if self.stop.is_set():
                     self._finish(item, "not_started", error=self.stop_reason)
                     continue
@@ -287,35 +418,14 @@ class Batch:
                     continue
                 if self.opts.wait:
                     self._wait_for_room()
-                if not self._take_worker():
-                    self._unbudget(item)
-                    self._finish(item, "not_started", error=self.stop_reason)
-                    continue
-                with self._lock:
-                    self._pending_sends += 1
-                self._workers.submit(self._send, item)
-                self._changed()
-        except BaseException:
-            self.stop.set()
-            self.limiter.close()
-            self._drain(it, seq)
-            raise
-        finally:
-            self._shutdown_sends()
-        return self.stats
-
-    def _drain(self, rows: Iterator[Row], seq: int) -> None:
-        """After an interrupt: report every row not yet reached as not started."""
-        with contextlib.suppress(Exception):
-            for row in rows:
-                item = Item(seq, row, row_key(self.opts.batch_id, row.label, row.body))
-                item.result = self._base(item)
-                seq += 1
-                self._finish(item, "not_started", error=self.stop_reason)
+                    if self.stop.is_set():
+                        self._unbudget(item)
+                        self._finish(item, "not_started", error=self.stop_reason)
+                        continue
+                return item
 
     def _shutdown_sends(self) -> None:
-        """Wait for the sends in flight (they are recorded), then for the open runs."""
-        self._workers.shutdown(wait=True)
+        """After the sends (they are recorded): wait for the open runs, write what is left."""
         if self.opts.wait:
             with self._lock:
                 while (self._open or self._downloading) and not self.stop.is_set():
@@ -331,11 +441,9 @@ class Batch:
                 self._poll_pool.shutdown(wait=True, cancel_futures=True)
             if self._downloads is not None:
                 self._downloads.shutdown(wait=True)
-        if self.writer is not None:
-            self.writer.close()
+        self.output.close()
         for client in self._thread_clients:
             client.close()
-        self.output.flush()
 
     def interrupt(self, reason: dict[str, Any] | None = None) -> None:
         """No new rows start; sends in flight finish and are recorded."""
@@ -405,77 +513,15 @@ class Batch:
 
     # -- sending --------------------------------------------------------------------------
 
-    def _take_worker(self) -> bool:
-        """Wait for a free worker (rows handed over never outnumber the workers)."""
-        while not self.stop.is_set():
-            if self._free_workers.acquire(timeout=0.2):
-                return True
-        return False
-
-    def _send(self, item: Item) -> None:
-        try:
-            self._send_row(item)
-        except _Stopped:
-            self._unbudget(item)
-            self._finish(item, "not_started", error=self.stop_reason)
-        except BaseException as exc:  # never lose a row to a bug
-            self._finish(item, "rejected", error=_error("internal_error", str(exc)))
-        finally:
-            self._free_workers.release()
-            with self._lock:
-                self._pending_sends -= 1
-            self._changed()
-
-    def _send_row(self, item: Item) -> None:
-        """The row's start request on the client's one loop. The limiter bounds attempts, not
-        rows: each attempt (first or retry) takes a slot in `gate` and gives it back when its
-        answer arrives, so a halved limit holds for retries too."""
-        limiter = self.limiter
-        stop = self.stop
-        stats = self.stats
-        held = [False]
-        # The limiter's epoch when the current attempt went out: a 429 to an attempt sent
-        # before the last halving does not halve again (once per congestion event).
-        sent_in = [0]
-
-        def give_back() -> None:
-            if held[0]:
-                held[0] = False
-                limiter.release()
-                with self._lock:
-                    stats.in_flight -= 1
-
-        def gate() -> None:
-            give_back()
-            epoch = limiter.acquire(stop)
-            if epoch is None:
-                raise _Stopped
-            held[0] = True
-            sent_in[0] = epoch
-            with self._lock:
-                stats.in_flight += 1
-
-        def observe(status: int, headers: Mapping[str, str]) -> None:
-            give_back()
-            if status == 429:
-                from flora_cli.api.retry import parse_retry_after
-
-                limiter.rate_limited(sent_in[0], parse_retry_after(headers))
-
-        try:
-            self._send_rounds(item, gate, observe)
-        finally:
-            give_back()
-
-    def _send_rounds(self, item: Item, gate: Callable[[], None],
-                     observe: Callable[[int, Mapping[str, str]], None]) -> None:
+    def _send_rounds(self, item: Item, worker: _Worker) -> None:
         estimate = item.result.pop("_estimate", None)
         failure: errors.FloraError | None = None
+        client = self._worker_client()
         for _round in range(ROW_ROUNDS):
             try:
-                response = self._worker_client().request(
+                response = client.request(
                     "POST", self.opts.endpoint, body=item.row.body, idempotency_key=item.key,
-                    gate=gate, observe=observe)
+                    gate=worker.gate, observe=worker.observe)
             except TRANSIENT as exc:
                 failure = exc
                 if self.stop.is_set():
@@ -505,12 +551,14 @@ class Batch:
             if cost is not None:
                 self.stats.cost += cost
                 self._committed_cost += cost - (estimate or 0.0)
-        self._record(item, "started", run_id=run_id, charged_cost=cost)
+        record = self._record(item, "started", run_id=run_id, charged_cost=cost)
         item.result["run_id"] = run_id
         if self.opts.wait:
+            if record is not None:
+                self.output.put(item.seq, None, record)
             self._follow(item, run_id, data.get("poll_url"), data.get("estimated_seconds"))
         else:
-            self._finish(item, "started")
+            self._finish(item, "started", entry=record)
 
     def _failed_send(self, item: Item, exc: errors.FloraError, estimate: float | None) -> None:
         with self._lock:
@@ -520,8 +568,8 @@ class Batch:
         if isinstance(exc, errors.IdempotencyConflictError) and exc.code == "idempotency_duplicate":
             # An earlier attempt (this process's, or a crashed one's) started the run; its
             # answer was lost. Record it so that the row is never sent again.
-            self._record(item, "unknown", error_code=exc.code)
-            self._finish(item, "started", error=error)
+            self._finish(item, "started", error=error,
+                         entry=self._record(item, "unknown", error_code=exc.code))
             return
         if isinstance(exc, (errors.AuthenticationError, errors.PermissionDeniedError,
                             errors.MissingApiKeyError)):
@@ -586,8 +634,8 @@ class Batch:
         if not state.finished:
             if item.deadline is not None and time.monotonic() >= item.deadline:
                 self._close(run_id)
-                self._update(run_id, state.status)
-                self._finish(item, "started", error=_error(
+                self._finish(item, "started", entry=self._update(run_id, state.status),
+                             error=_error(
                     "wait_timeout", f"Run {run_id} is still {state.status} after "
                     f"--wait-timeout; it goes on in FLORA."))
             return
@@ -598,17 +646,17 @@ class Batch:
         if state.status == "failed":
             code = str(doc.get("error_code") or "run_failed")
             self._close(run_id)
-            self._update(run_id, "failed", charged_cost=cost, error_code=code)
             self._finish(item, "failed", error=_error(
-                code, str(doc.get("error_message") or "The run failed.")))
+                code, str(doc.get("error_message") or "The run failed.")),
+                entry=self._update(run_id, "failed", charged_cost=cost, error_code=code))
             return
         if self._downloads is not None:
             self._close(run_id, downloading=True)
             self._downloads.submit(self._download, item, run_id, doc, cost)
             return
-        self._update(run_id, "completed", charged_cost=cost)
         self._close(run_id)
-        self._finish(item, "completed")
+        self._finish(item, "completed", entry=self._update(run_id, "completed",
+                                                           charged_cost=cost))
 
     def _close(self, run_id: str, *, downloading: bool = False) -> None:
         with self._lock:
@@ -627,21 +675,73 @@ class Batch:
             report = Downloader(self._worker_client(), self.opts.download, run_id
                                 ).save_all(doc.get("outputs"))
             files = [f.to_document() for f in report.files]
-            self._update(run_id, "completed", charged_cost=cost, local_files=files)
+            update = self._update(run_id, "completed", charged_cost=cost, local_files=files)
             if report.error is not None:
                 self._finish(item, "completed", error=report.error.to_document()["error"],
-                             local_files=files)
+                             local_files=files, entry=update)
             else:
-                self._finish(item, "completed", local_files=files)
+                self._finish(item, "completed", local_files=files, entry=update)
         except Exception as exc:  # a download failure is the row's, never the batch's
-            self._update(run_id, "completed", charged_cost=cost)
             message = exc.message if isinstance(exc, errors.FloraError) else str(exc)
-            self._finish(item, "completed", error=_error("download_failed", message))
+            self._finish(item, "completed", error=_error("download_failed", message),
+                         entry=self._update(run_id, "completed", charged_cost=cost))
         finally:
             with self._lock:
                 self._downloading -= 1
                 self.stats.open = len(self._open) + self._downloading
                 self._open_cond.notify_all()
+
+
+class _Worker:
+    """One worker thread's sending state: the limiter's hooks for its current row.
+
+    The limiter bounds attempts, not rows: each attempt (first or retry) takes a slot in
+    `gate` and gives it back when its answer arrives (`observe`), so a halved limit holds
+    for retries too."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        self.limiter = batch.limiter
+        self.stats = batch.stats
+        self.stop = batch.stop
+        self.held = False
+        # The limiter's epoch when the current attempt went out: a 429 to an attempt sent
+        # before the last halving does not halve again (once per congestion event).
+        self.sent_in = 0
+
+    def send(self, item: Item) -> None:
+        batch = self.batch
+        try:
+            batch._send_rounds(item, self)
+        except _Stopped:
+            batch._unbudget(item)
+            batch._finish(item, "not_started", error=batch.stop_reason)
+        except BaseException as exc:  # never lose a row to a bug
+            batch._finish(item, "rejected", error=_error("internal_error", str(exc)))
+        finally:
+            self.give_back()
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            self.limiter.release()
+            self.stats.in_flight = self.limiter.in_flight  # display only
+
+    def gate(self) -> None:
+        self.give_back()
+        epoch = self.limiter.acquire(self.stop)
+        if epoch is None:
+            raise _Stopped
+        self.held = True
+        self.sent_in = epoch
+        self.stats.in_flight = self.limiter.in_flight
+
+    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+        self.give_back()
+        if status == 429:
+            from flora_cli.api.retry import parse_retry_after
+
+            self.limiter.rate_limited(self.sent_in, parse_retry_after(headers))
 
 
 class _Stopped(Exception):

@@ -305,10 +305,10 @@ def run_batch(app: App, endpoint: str, opts: GenerationOptions, *, wait: bool) -
                 if ledger is not None:
                     ledger.close()
             display.finish(stats)
-    writer_error = runner.writer.error if runner.writer is not None else None
+    writer_error = output.error if ledger is not None else None
     if writer_error is not None:
         raise FloraError(
-            f"{writer_error.message} {len(runner.writer.unwritten) if runner.writer else 0} "
+            f"{writer_error.message} {len(output.unwritten)} "
             "result(s) are on stdout but not in the ledger; running the command again sends "
             "their same idempotency keys, so the API does not start them twice.",
             code="ledger_unavailable", exit_code=EXIT_BATCH_INCOMPLETE)
