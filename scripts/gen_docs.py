@@ -5,13 +5,10 @@
     python scripts/gen_docs.py --out DIR    # write DIR/man/ and DIR/completions/ instead
     python scripts/gen_docs.py --check      # exit 1 and name the files that are stale
 
-One roff page for `flora`, for each group and for each command, read from the click tree: the
-options from their `OptionSpec` (flora_cli/optspec.py), the description from the docstring (its
-part after click's \\f is for the page only, --help stops there), the examples from
-flora_cli/cli/examples.py (as --help shows them), EXIT STATUS from
-`flora_cli.api.errors.EXIT_STATUS_TABLE`. The tables below say only what the tree cannot. The
-completion scripts are those `flora completion SHELL` prints. No dates: the output is the same
-from one run to the next.
+A roff page for `flora` and each group and command of the click tree: options from their
+`OptionSpec`, the docstring (its part after click's \\f is for the page only), the examples of
+flora_cli/cli/examples.py, EXIT STATUS from `errors.EXIT_STATUS_TABLE`; the tables below say
+what the tree cannot. Completions: what `flora completion SHELL` prints. No dates anywhere.
 """
 
 from __future__ import annotations
@@ -20,7 +17,8 @@ import argparse
 import functools
 import re
 import sys
-from collections.abc import Iterator, Sequence
+import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -58,8 +56,7 @@ _START = [
     "--project-id and --workspace-id may come from FLORA_PROJECT_ID and FLORA_WORKSPACE_ID; "
     "with --sandbox they default to the sandbox's own workspace and project.",
 ]
-DESCRIPTIONS: dict[Path_, list[str]] = {("runs", "start-generation"): _START,
-                                        ("generations", "create"): _START}
+DESCRIPTIONS = {"runs start-generation": _START, "generations create": _START}
 
 #: Environment variables read outside the options: (name, where, text). `where` lists the flags
 #: (every page of a command that has one lists the variable) or the commands that read it.
@@ -71,29 +68,26 @@ EXTRA_ENV = [
      "Folder of the list cache (GET /models, /workspaces, /projects; 10 minutes) read by shell "
      "completion and the pre-spend check. Default: the platform's cache folder "
      "($XDG_CACHE_HOME/flora, ~/.cache/flora)."),
-    ("FLORA_SANDBOX_SPEED", "--sandbox",
-     "With --sandbox: how fast runs go in the embedded sandbox; a run takes its estimated time "
-     f"divided by this positive number. Default: {EMBEDDED_DEFAULT_SPEED:g}."),
-    ("FLORA_CONFIG_DIR", "--profile",
-     "Folder of config.toml (profiles and their settings) and credentials.toml (keys stored "
-     "outside the OS keyring, mode 0600). Default: the platform's config folder "
-     "($XDG_CONFIG_HOME/flora, ~/.config/flora)."),
-    ("PYTHON_KEYRING_BACKEND", "--profile",
-     "The keyring package's own choice of backend (a class path), like its keyringrc.cfg; read "
-     "only when a profile keeps its key in the keyring, and by auth login."),
+    ("FLORA_SANDBOX_SPEED", "--sandbox", "With --sandbox: how fast runs go in the embedded "
+     "sandbox; a run takes its estimated time divided by this positive number. Default: "
+     f"{EMBEDDED_DEFAULT_SPEED:g}."),
+    ("FLORA_CONFIG_DIR", "--profile", "Folder of config.toml (profiles and their settings) and "
+     "credentials.toml (keys stored outside the OS keyring, mode 0600). Default: the platform's "
+     "config folder ($XDG_CONFIG_HOME/flora, ~/.config/flora)."),
+    ("PYTHON_KEYRING_BACKEND", "--profile", "The keyring package's own choice of backend (a "
+     "class path), like its keyringrc.cfg; read only when a profile keeps its key in the "
+     "keyring, and by auth login."),
     ("FLORA_MODEL", "runs start-generation, generations create",
      "Model endpoint ID used when --model is not given (below it: the profile's model)."),
     ("FLORA_POLL_INTERVAL", "runs start-generation, generations create, runs wait",
      "Seconds between polls when --poll-interval is not given (below it: the profile's "
      "poll_interval, then 2)."),
-    ("FORCE_COLOR", "--no-color",
-     "Set to use colour even when the output is not a terminal. NO_COLOR and --no-color win "
-     "over it; TERM=dumb turns colour off too."),
-    ("HTTPS_PROXY", "--base-url",
-     "Proxy for the requests to the API (HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured too)."),
-    ("SSL_CERT_FILE", "--base-url",
-     "CA bundle to verify the API's TLS certificate with, instead of the bundled one "
-     "(SSL_CERT_DIR is honoured too). TLS is always verified."),
+    ("FORCE_COLOR", "--no-color", "Set to use colour even when the output is not a terminal. "
+     "NO_COLOR and --no-color win over it; TERM=dumb turns colour off too."),
+    ("HTTPS_PROXY", "--base-url", "Proxy for the requests to the API (HTTP_PROXY, ALL_PROXY and "
+     "NO_PROXY are honoured too)."),
+    ("SSL_CERT_FILE", "--base-url", "CA bundle to verify the API's TLS certificate with, instead "
+     "of the bundled one (SSL_CERT_DIR is honoured too). TLS is always verified."),
 ]
 
 #: Texts that replace the generated one for a variable of an option.
@@ -144,26 +138,22 @@ def esc(text: str) -> str:
 
 def line(roff: str) -> str:
     """A text line: guarded so that it never starts a request (. or ') or a blank line."""
-    if not roff.strip():
-        return "\\&"
-    return "\\&" + roff if roff[0] in ".'" else roff
+    return "\\&" if not roff.strip() else "\\&" + roff if roff[0] in ".'" else roff
 
 
 def font(text: str, face: str = "B") -> str:
     return f"\\f{face}{esc(text)}\\fR"
 
 
-def quoted(arg: str) -> str:
-    """A macro argument."""
+def quoted(arg: str) -> str:  # a macro argument
     return '"' + esc(arg).replace('"', '\\(dq') + '"'
 
 
 @functools.cache
 def _inline_regex() -> re.Pattern[str]:
-    """Flags, and variables: the options', those of EXTRA_ENV and those its texts name."""
+    """Flags, and variables: the options', and those EXTRA_ENV names (upper case, with a _)."""
     names = {s.env for n in tree().values() for s in map(spec_of, n.params) if s and s.env}
-    extra = " ".join(text for _, _, text in EXTRA_ENV)
-    names |= {name for name, _, _ in EXTRA_ENV}
+    extra = " ".join(f"{name} {text}" for name, _, text in EXTRA_ENV)
     names |= set(re.findall(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", extra))
     names_re = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
     return re.compile(rf"({_OPTION_RE}|(?<![\w$])(?:{names_re})(?!\w))")
@@ -176,14 +166,9 @@ def inline(text: str) -> str:
 
 
 def fill(roff: str) -> list[str]:
-    """Filled text as source lines of at most WRAP, broken at spaces (never an escaped one)."""
-    lines = [""]
-    for word in re.split(r"(?<!\\) ", roff):
-        if lines[-1] and len(lines[-1]) + 1 + len(word) > WRAP:
-            lines.append(word)
-        else:
-            lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
-    return [line(x) for x in lines]
+    """Filled text as source lines of at most WRAP (or one word), broken at spaces."""
+    lines = textwrap.wrap(roff, WRAP, break_long_words=False, break_on_hyphens=False)
+    return [line(x) for x in lines or [""]]
 
 
 def para(prose: str) -> list[str]:
@@ -216,31 +201,25 @@ def _lower_first(text: str) -> str:
 
 
 def walk(command: click.Command = cli, path: Path_ = (),
-         parent: click.Context | None = None) -> Iterator[Command]:
-    """Every visible command, depth first, subcommands in `list_commands` order.
-
-    Each context is made as click makes it, with the command's context_settings: click caches
-    a command's help option from the first context it sees, and a bare `click.Context` would
-    leave `-h` out of it for the rest of the process.
-    """
+         parent: click.Context | None = None) -> dict[Path_, Command]:
+    """Every visible command by its path, depth first, each with a context made as click makes
+    it (click caches a command's help option from the first context it sees: a bare
+    `click.Context` would leave out the `-h` of its context_settings for the whole process)."""
     ctx = click.Context(command, info_name=path[-1] if path else PROG, parent=parent,
                         **command.context_settings)
-    yield Command(path, command, ctx)
+    nodes = {path: Command(path, command, ctx)}
     for name in command.list_commands(ctx) if isinstance(command, click.Group) else []:
         sub = cast(click.Group, command).get_command(ctx, name)
         if sub is not None and not sub.hidden:
-            yield from walk(sub, (*path, name), ctx)
+            nodes |= walk(sub, (*path, name), ctx)
+    return nodes
 
 
-@functools.cache
-def tree() -> dict[Path_, Command]:
-    """Every command by its path, in `walk` order."""
-    return {node.path: node for node in walk()}
+tree = functools.cache(walk)  # the whole tree, walked once
 
 
 def help_blocks(text: str | None) -> list[str | list[str]]:
-    """A click help text (with its part after \\f) as paragraphs (a str, rewrapped) and `\\b`
-    blocks (a list of lines as they are)."""
+    """A help text (and its part after \\f) as paragraphs and `\\b` blocks (lists of lines)."""
     blocks: list[str | list[str]] = []
     for lines in (c.splitlines() for c in re.split(r"\s*\f\s*|\n\s*\n", (text or "").strip())):
         if lines and lines[0].strip() == "\b":
@@ -249,10 +228,6 @@ def help_blocks(text: str | None) -> list[str | list[str]]:
         elif lines:
             blocks.append(" ".join(x.strip() for x in lines))
     return blocks
-
-
-def is_exit_status(block: str | list[str]) -> bool:
-    return isinstance(block, str) and block.lower().startswith("exit status:")
 
 
 def first_paragraph(cmd: click.Command) -> str:
@@ -302,6 +277,7 @@ def env_text(param: click.Parameter, spec: OptionSpec) -> str:
 
 SECTIONS = ("NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "ARGUMENTS", "OPTIONS", "EXIT STATUS",
             "ENVIRONMENT", "EXAMPLES", "SEE ALSO")
+GROUP_SECTIONS = tuple(s for s in SECTIONS if s not in ("EXIT STATUS", "ENVIRONMENT"))
 
 
 @dataclass
@@ -318,7 +294,6 @@ class Command:
         self.is_group = isinstance(self.command, click.Group)
         self.params = [p for p in self.command.get_params(self.ctx)
                        if not getattr(p, "hidden", False)]
-        self.leaf_or_root = not self.is_group or not self.path
 
     def below(self) -> list[Command]:
         """The commands under this one, depth first."""
@@ -333,7 +308,7 @@ class Command:
             ".nh",  # and in case it does not: flags and IDs must not be split
             ".ad l",  # ragged right: no stretched spaces around long words
         ]
-        for title in SECTIONS:
+        for title in GROUP_SECTIONS if self.is_group and self.path else SECTIONS:
             if body := getattr(self, title.lower().replace(" ", "_"))():
                 out += [f".SH {quoted(title) if ' ' in title else title}", *body]
         # A heading starts a paragraph already: no .PP right after one.
@@ -350,11 +325,11 @@ class Command:
         if not self.is_group:  # the required flags, the options, the arguments
             words = [font(spec.flag) + (f" {font(spec.metavar, 'I')}" if spec.metavar else "")
                      for spec in specs if spec.required] + ["[\\fIOPTIONS\\fR]"]
-            words += [font(metavar(p, self.ctx).upper(), "I") for p in self.params
-                      if isinstance(p, click.Argument)]
-        forms = [(quoted(self.words), words)]
-        if not self.path:
-            forms.append((PROG, [font("--version")]))
+            for p in self.params:
+                if isinstance(p, click.Argument):  # [NAME] when optional, NAME... when repeated
+                    mv = font(metavar(p, self.ctx).upper(), "I")
+                    words.append((mv if p.required else f"[{mv}]") + "..." * (p.nargs != 1))
+        forms = [(quoted(self.words), words)] + ([] if self.path else [(PROG, [font("--version")])])
         forms += [(quoted(self.words), [f"{font(spec.flag)} {font(spec.metavar or 'FILE', 'I')}"
                                         " [\\fIOPTIONS\\fR]"])  # one run per row of a file
                   for spec in specs if spec.dest == "from_file"]
@@ -362,16 +337,15 @@ class Command:
                 for x in (f".SY {head}", *(y for word in words for y in fill(word)), ".YS")]
 
     def description(self) -> list[str]:
-        text = self.command.help or ""
-        if not self.path:  # the root's page has its own text, after the \f
-            text = text.partition("\f")[2]
+        # The root's page has its own text: the part after the \f.
+        text = self.command.help if self.path else (cli.help or "").partition("\f")[2]
         out: list[str] = []
         for block in help_blocks(text):
             if isinstance(block, list):
                 out += [".PP", *verbatim(block)]
-            elif not is_exit_status(block):
+            elif not block.lower().startswith("exit status:"):  # said in EXIT STATUS
                 out += para(block)
-        return out + [x for prose in DESCRIPTIONS.get(self.path, []) for x in para(prose)]
+        return out + [x for prose in DESCRIPTIONS.get(" ".join(self.path), []) for x in para(prose)]
 
     def commands(self) -> list[str]:
         out = []  # every command below, and the groups with none
@@ -398,16 +372,13 @@ class Command:
         out = [] if self.path else para("These global options may be given before the command, "
                                         "or after it on any command: the two places are the same.")
         out += [x for p in params if p not in glob for x in self.option(p)]
-        if glob and self.path in NO_API:
+        if glob:  # the page of a command in NO_API points to flora(1) for them
             out += ['.SS "Global options"', *para(
                 f"The global options of {PROG}(1) are accepted here too, after the command as "
-                "before it; they change nothing in what this command does.")]
-        elif glob:
-            out += ['.SS "Global options"', *para(
-                f"These may also be given before the command: '{PROG} [GLOBAL OPTIONS] "
+                "before it; they change nothing in what this command does." if self.path in NO_API
+                else f"These may also be given before the command: '{PROG} [GLOBAL OPTIONS] "
                 f"{' '.join(self.path)} ...'. See {PROG}(1).")]
-            out += [x for p in glob for x in self.option(p)]
-        return out
+        return out + [x for p in glob if self.path not in NO_API for x in self.option(p)]
 
     def option(self, param: click.Option) -> list[str]:
         spec = spec_of(param)
@@ -433,18 +404,15 @@ class Command:
     def exit_status(self) -> list[str]:
         """The command's own "Exit status: ..." paragraph, then the table of errors.py: all of
         it, as every command takes the global options, but for those of NO_API."""
-        if not self.leaf_or_root:
-            return []
-        out = [x for b in help_blocks(self.command.help) if is_exit_status(b)
-               for x in para(_upper_first(str(b).split(":", 1)[1]))]
+        out = [x for b in help_blocks(self.command.help)
+               if isinstance(b, str) and b.lower().startswith("exit status:")
+               for x in para(_upper_first(b.split(":", 1)[1]))]
         for code, meaning in errors.EXIT_STATUS_TABLE:
             if self.path not in NO_API or code in LOCAL_EXIT_CODES:
                 out += item(f".B {code}", inline(_upper_first(meaning)))
         return out
 
     def environment(self) -> list[str]:
-        if not self.leaf_or_root:
-            return []
         if self.path in NO_API:
             return para(f"None of its own. The global options read the variables listed in "
                         f"{PROG}(1).")
@@ -454,9 +422,8 @@ class Command:
         return out + [x for name, text in self.env_docs() for x in item(f".B {name}", inline(text))]
 
     def env_docs(self) -> list[tuple[str, str]]:
-        """The variables a command reads: its options' own, then those of EXTRA_ENV that apply.
-        The root's: those of every command, each said with the command it belongs to when that
-        is not a global option."""
+        """The variables a command reads: its options', then those of EXTRA_ENV that apply. The
+        root's: every command's, said with the command when that is not a global option."""
         texts: dict[str, dict[str, list[str]]] = {}  # variable -> text -> commands ("": all)
         names = {" ".join(self.path)}  # the command and its flags, for EXTRA_ENV's `where`
         for each in [self] if self.path else tree().values():
@@ -507,8 +474,7 @@ def generate() -> dict[str, str]:
 
 
 def stale(files: dict[str, str], out: Path) -> list[str]:
-    """The files under `out` that differ from `files`, are missing, or are left over (pages of
-    a command that was removed)."""
+    """The files under `out` that differ from `files`, are missing, or are left over."""
     pages = {str(p.relative_to(out)) for p in (out / "man").glob(f"{PROG}*.{SECTION}")}
     return sorted(pages - set(files) | {name for name, text in files.items() if not (
         out / name).is_file() or (out / name).read_text(encoding="utf-8") != text})
