@@ -16,10 +16,8 @@ from typing import Any
 
 from flora_cli import optspec as o
 from flora_cli.api.errors import UsageError
-from flora_cli.optspec import DEFAULT_BASE_URL, OptionSpec
+from flora_cli.optspec import DEFAULT_BASE_URL, FORMATS, OptionSpec
 from flora_cli.vocab import TRUE_WORDS, env_flag, parse_count, parse_seconds
-
-FORMATS = ("auto", "json", "jsonl", "yaml", "pretty", "raw")
 
 
 @dataclass(frozen=True)

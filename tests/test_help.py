@@ -67,3 +67,19 @@ def test_help_of_the_installed_executable(path: tuple[str, ...]) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Usage: flora"), proc.stdout
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("columns", [None, "30", "52", "60", "99", "100", "101", "102", "250",
+                                     "abc", "-3", "0"])
+def test_root_help_width_is_clicks(monkeypatch: pytest.MonkeyPatch, columns: str | None) -> None:
+    # The root context measures the terminal without shutil; the width must be click's own.
+    from flora_cli.cli import CONTEXT_SETTINGS, RootContext, cli
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    ctx = RootContext(cli, max_content_width=CONTEXT_SETTINGS["max_content_width"])
+    want = click.HelpFormatter(max_width=CONTEXT_SETTINGS["max_content_width"]).width
+    assert ctx.make_formatter().width == want
+    assert cli.context_class is RootContext

@@ -11,6 +11,7 @@ import sys
 from typing import Any, NoReturn
 
 import click
+from click import formatting as click_formatting
 
 from flora_cli import __version__
 from flora_cli.api.errors import (
@@ -20,10 +21,7 @@ from flora_cli.api.errors import (
     TerminatedError,
     UsageError,
 )
-from flora_cli.cli.context import PATH_KEY as _PATH_KEY
-from flora_cli.cli.context import current_app
 from flora_cli.cli.options import global_options
-from flora_cli.settings import guess_format
 from flora_cli.vocab import env_flag
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -65,13 +63,15 @@ def usage_error(exc: click.ClickException) -> FloraError:
 
 def handle_error(exc: BaseException, ctx: click.Context | None, argv: list[str]) -> int:
     """Render any error on stderr and return its exit code. The one place errors end."""
+    from flora_cli.cli.context import PATH_KEY, current_app
     from flora_cli.cli.hints import Situation, hint_for
     from flora_cli.output.errors import render_error
+    from flora_cli.settings import guess_format
 
     app = current_app(ctx)
     settings = app.settings if app is not None else None
     fmt = settings.format if settings is not None else guess_format(argv)
-    command_path = ctx.find_root().meta.get(_PATH_KEY) if ctx is not None else None
+    command_path = ctx.find_root().meta.get(PATH_KEY) if ctx is not None else None
     err: FloraError
     if isinstance(exc, FloraError):
         err = exc
@@ -102,9 +102,38 @@ def handle_error(exc: BaseException, ctx: click.Context | None, argv: list[str])
     return err.exit_code
 
 
+def terminal_columns() -> int:
+    """`shutil.get_terminal_size().columns`, without importing shutil (and the compression
+    modules it loads) on `flora --help`: COLUMNS when it is a positive integer, else the width
+    of the terminal on sys.__stdout__, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class RootContext(click.Context):
+    """The root's context: click's help formatter at click's width (the terminal's, at most
+    max_content_width, less 2, at least 50), measured by `terminal_columns`."""
+
+    def make_formatter(self) -> click.HelpFormatter:
+        width = self.terminal_width
+        if width is None and click_formatting.FORCED_WIDTH is None:
+            width = max(min(terminal_columns(), self.max_content_width or 80) - 2, 50)
+        return self.formatter_class(width=width, max_width=self.max_content_width)
+
+
 class FloraGroup(click.Group):
     """The root group: its invoke is where every error of a command is caught, and its main
     where the errors of parsing the root's own arguments end."""
+
+    context_class = RootContext
 
     def main(  # type: ignore[override]
         self,

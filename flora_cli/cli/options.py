@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -23,8 +22,7 @@ import click
 from click.core import ParameterSource
 
 from flora_cli import optspec
-from flora_cli.optspec import OptionSpec
-from flora_cli.settings import FORMATS
+from flora_cli.optspec import FORMATS, OptionSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -122,6 +120,8 @@ def opt(spec: OptionSpec, **click_kwargs: Any) -> dict[str, Any]:
 
 
 def _field_options(cls: type[Any]) -> list[Callable[[F], F]]:
+    import dataclasses
+
     decorators = []
     for fld in dataclasses.fields(cls):
         if "flora.option" not in fld.metadata:
@@ -134,6 +134,8 @@ def _field_options(cls: type[Any]) -> list[Callable[[F], F]]:
 
 def build(cls: type[T], values: Mapping[str, Any]) -> T:
     """The typed options of a command from click's keyword arguments (every field, no more)."""
+    import dataclasses
+
     names = {fld.name for fld in dataclasses.fields(cls)}  # type: ignore[arg-type]
     return cls(**{name: values[name] for name in names})
 
