@@ -162,6 +162,31 @@ def test_keys_are_stable_and_depend_on_batch_row_and_body() -> None:
     assert batch_id_for("ab" * 32) == "b" + "ab" * 8
 
 
+def test_keys_are_the_same_as_earlier_versions_made_them() -> None:
+    # A rerun after an upgrade must send the same keys (values from the first release).
+    body = {"prompt": "a mug, caf\u00e9 \u2615", "type": "image",
+            "params": {"b": 1, "a": 2.5, "z": [True, None]}}
+    assert canonical(body) == ('{"params":{"a":2.5,"b":1,"z":[true,null]},'
+                               '"prompt":"a mug, caf\u00e9 \u2615","type":"image"}')
+    assert row_key("b1", "#1", body) == "flora-b1-2fbb5799cca78e95cbe3be71791814376b8d4e7f"
+
+
+def test_remembered_field_values_never_let_a_bad_one_through(tmp_path: Path) -> None:
+    # Valid type/workspace/project values are remembered (bounded); a bad one is refused
+    # every time, also after many good ones.
+    lines = [json.dumps({"prompt": "p", "workspace_id": f"ws_{i}"}) for i in range(300)]
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with reader.Source(str(path)) as src:
+        assert reader.validate(src, DEFAULTS).rows == 300
+        assert [r.body["workspace_id"] for r in reader.rows(src, DEFAULTS)][-1] == "ws_299"
+    assert len(reader._PARSED) <= reader._PARSED_MAX
+    for _ in range(2):
+        err = _bad(tmp_path, "b.jsonl", '{"prompt": "x", "workspace_id": "ws_a b"}\n',
+                   DEFAULTS)
+        assert [p.field for p in err.problems] == ["workspace_id"]
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 100.0

@@ -18,10 +18,15 @@ def batch_id_for(content_hash: str) -> str:
     return "b" + content_hash[:16]
 
 
+#: What `json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+#: allow_nan=False)` builds on every call, built once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+
+
 def canonical(body: dict[str, Any]) -> str:
     """One spelling of a body: sorted keys, no spaces, non-ASCII kept."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return _CANONICAL.encode(body)
 
 
 def row_key(batch_id: str, label: str, body: dict[str, Any]) -> str:

@@ -14,9 +14,7 @@ import csv
 import hashlib
 import io
 import math
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -126,6 +124,9 @@ class Source:
         self.name = "stdin" if path == "-" else path
         self._owned: IO[bytes] | None = None
         if path == "-":
+            import shutil
+            import tempfile
+
             spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
             shutil.copyfileobj(stdin if stdin is not None else sys.stdin.buffer, spool)
             self._owned = spool
@@ -348,6 +349,27 @@ def _depth_ok(value: Any, depth: int = 0) -> bool:
 
 Checker = Callable[[dict[str, Any]], "list[tuple[str, str]]"]
 
+_PARSERS: dict[str, Callable[[str], str]] = {
+    "type": parse_media_type,
+    "workspace_id": lambda value: parse_prefixed_id(value, "ws_"),
+    "project_id": lambda value: parse_prefixed_id(value, "prj_"),
+}
+#: Valid (field, value) pairs seen and what they parse to: most rows repeat the defaults'
+#: type, workspace and project. Bounded, so memory does not grow with the rows.
+_PARSED: dict[tuple[str, str], str] = {}
+_PARSED_MAX = 256
+
+
+def _parsed(name: str, value: str) -> str:
+    """`_PARSERS[name](value)`, remembered for valid values (a ParamError is not)."""
+    key = (name, value)
+    known = _PARSED.get(key)
+    if known is None:
+        known = _PARSERS[name](value)
+        if len(_PARSED) < _PARSED_MAX:
+            _PARSED[key] = known
+    return known
+
 
 def build_row(number: int, line: int, fields: dict[str, Any], defaults: Defaults,
               check: Checker | None = None) -> Row | list[Problem]:
@@ -384,19 +406,15 @@ def build_row(number: int, line: int, fields: dict[str, Any], defaults: Defaults
             bad(name, "must be a string")
             continue
         try:
-            if name == "type":
-                value = parse_media_type(value)
-            elif name == "prompt":
+            if name == "prompt":
                 if not value.strip():
                     raise ParamError("must not be empty or blank")
                 if "\x00" in value:
                     raise ParamError("must not contain a NUL byte")
                 if len(value.encode("utf-8", "surrogatepass")) > MAX_PROMPT_BYTES:
                     raise ParamError("is over 1 MiB")
-            elif name == "workspace_id":
-                value = parse_prefixed_id(value, "ws_")
             else:
-                value = parse_prefixed_id(value, "prj_")
+                value = _parsed(name, value)
         except ParamError as exc:
             bad(name, str(exc))
             continue

@@ -23,7 +23,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -36,6 +35,8 @@ from flora_cli.batch.reader import Row
 from flora_cli.textsafe import escape_c1
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from flora_cli.api.client import FloraClient
 
 #: Rounds a row gets when its request ran out of retries on a transient error.
@@ -275,6 +276,8 @@ class Batch:
         self._poll_pool: ThreadPoolExecutor | None = None
         output.start(self.stats, on_change)
         if options.wait:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._poll_pool = ThreadPoolExecutor(options.concurrency,
                                                  thread_name_prefix="flora-poll")
             self._poller = threading.Thread(target=self._poll_loop, name="flora-poller",

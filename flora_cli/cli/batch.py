@@ -353,8 +353,8 @@ class _Models:
 
 def _precheck(models: _Models) -> Callable[[dict[str, Any]], list[tuple[str, str]]]:
     """The pre-spend check for each row that names a model: (field, reason) per
-    problem; nothing when the list cannot be had (one notice; the API decides)."""
-    from flora_cli import modelcheck
+    problem; nothing when the list cannot be had (one notice; the API decides).
+    `modelcheck` loads only when a row names a model."""
 
     def check(body: dict[str, Any]) -> list[tuple[str, str]]:
         model_id = body.get("model")
@@ -363,6 +363,8 @@ def _precheck(models: _Models) -> Callable[[dict[str, Any]], list[tuple[str, str
         listed = models.get()
         if listed is None:
             return []
+        from flora_cli import modelcheck
+
         _, issues = modelcheck.check_request(listed, model_id, body.get("type"),
                                              body.get("params") or {})
         return [(i.field, i.describe()) for i in issues]
