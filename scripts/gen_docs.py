@@ -338,7 +338,7 @@ class Command:
 
     def description(self) -> list[str]:
         # The root's page has its own text: the part after the \f.
-        text = self.command.help if self.path else (cli.help or "").partition("\f")[2]
+        text = self.command.help if self.path else (self.command.help or "").partition("\f")[2]
         out: list[str] = []
         for block in help_blocks(text):
             if isinstance(block, list):
