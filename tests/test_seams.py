@@ -168,6 +168,13 @@ def test_a_start_command_imports_only_its_own_commands() -> None:
                              "p"])
     assert "flora_cli.cli.generation" in loaded
     assert not loaded & _OTHER_COMMANDS, sorted(loaded & _OTHER_COMMANDS)
+    # Nor the other runs subcommands (get, wait, history): their options are not built.
+    assert "flora_cli.cli.runs_follow" not in loaded
+
+
+def test_the_runs_group_loads_its_other_commands_on_lookup() -> None:
+    assert "flora_cli.cli.runs_follow" in _flora_modules(["runs", "wait", "--help"])
+    assert "flora_cli.cli.runs_follow" in _flora_modules(["runs", "--help"])
 
 
 def test_the_root_help_lists_what_each_command_says() -> None:

@@ -251,11 +251,12 @@ SHORT_HELP: dict[str, str] = {
 
 
 def _add_examples(command: click.Command, path: tuple[str, ...]) -> None:
-    """Each command's worked examples (flora_cli.cli.examples) as its --help epilog."""
+    """Each command's worked examples (flora_cli.cli.examples) as its --help epilog. A group
+    whose commands are a lazy table gets them as each one loads."""
     from flora_cli.cli.examples import epilog
 
     command.epilog = epilog(path) or command.epilog
-    if isinstance(command, click.Group):
+    if isinstance(command, click.Group) and not isinstance(command.commands, LazyCommands):
         for name, sub in command.commands.items():
             _add_examples(sub, (*path, name))
 
@@ -267,11 +268,13 @@ def _root_epilog() -> str | None:
 
 
 class LazyCommands(dict[str, click.Command]):
-    """The root group's `commands`: a dict that imports a command's module on first use."""
+    """A group's `commands` (the root's, `runs`'s): a dict that imports a command's module on
+    first use. `path`: the group's own command path below the root."""
 
-    def __init__(self, specs: dict[str, tuple[str, str]]) -> None:
+    def __init__(self, specs: dict[str, tuple[str, str]], path: tuple[str, ...] = ()) -> None:
         super().__init__()
         self._specs = specs
+        self._path = path
 
     def _load(self, name: str) -> None:
         if name in self._specs and not dict.__contains__(self, name):
@@ -279,7 +282,7 @@ class LazyCommands(dict[str, click.Command]):
 
             module, attr = self._specs[name]
             command = getattr(importlib.import_module(module), attr)
-            _add_examples(command, (name,))
+            _add_examples(command, (*self._path, name))
             dict.__setitem__(self, name, command)
 
     def _load_all(self) -> None:
