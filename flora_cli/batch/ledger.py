@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -88,7 +87,7 @@ _UPDATE_RUN = (
 class LedgerError(Exception):
     """The ledger cannot be used: corrupt, locked too long, unwritable. Names the file."""
 
-    def __init__(self, message: str, path: Path) -> None:
+    def __init__(self, message: str, path: str) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
@@ -98,25 +97,27 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def state_dir(env: Mapping[str, str] | None = None) -> Path:
+def state_dir(env: Mapping[str, str] | None = None) -> str:
     """`FLORA_STATE_DIR`, else the platform's state dir for flora (what platformdirs'
     user_state_dir gives): `$XDG_STATE_HOME/flora` or `~/.local/state/flora` on Linux,
-    `~/Library/Application Support/flora` on macOS, `%LOCALAPPDATA%\\flora` on Windows."""
+    `~/Library/Application Support/flora` on macOS, `%LOCALAPPDATA%\\flora` on Windows.
+    (os.path, not pathlib: this is on every single start.)"""
     env = os.environ if env is None else env
     override = env.get("FLORA_STATE_DIR", "").strip()
     if override:
-        return Path(override).expanduser()
+        return os.path.expanduser(override)
+    home = os.path.expanduser("~")
     if sys.platform == "win32":  # pragma: no cover
-        base = env.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "flora"
+        base = env.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+        return os.path.join(base, "flora")
     if sys.platform == "darwin":  # pragma: no cover
-        return Path.home() / "Library" / "Application Support" / "flora"
+        return os.path.join(home, "Library", "Application Support", "flora")
     xdg = env.get("XDG_STATE_HOME", "").strip()
-    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "flora"
+    return os.path.join(xdg or os.path.join(home, ".local", "state"), "flora")
 
 
-def ledger_path(env: Mapping[str, str] | None = None) -> Path:
-    return state_dir(env) / FILE_NAME
+def ledger_path(env: Mapping[str, str] | None = None) -> str:
+    return os.path.join(state_dir(env), FILE_NAME)
 
 
 def disabled(env: Mapping[str, str] | None = None, profile_setting: Any = None) -> bool:
@@ -229,22 +230,24 @@ class Ledger:
     """One connection to the ledger file. A batch's writes all come from its one output
     thread (`batch.runner.Output`), its reads from the worker that holds the row lock."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         import sqlite3
 
-        self.path = path
+        self.path = path = os.fspath(path)
         self._sqlite3 = sqlite3
         try:
             if readonly:
-                if not path.exists():
+                if not os.path.exists(path):
                     self.conn: sqlite3.Connection | None = None
                     return
-                uri = path.resolve().as_uri() + "?mode=ro"
+                from pathlib import Path
+
+                uri = Path(path).resolve().as_uri() + "?mode=ro"
                 self.conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
                                             isolation_level=None, check_same_thread=False)
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000,
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000,
                                             isolation_level=None, check_same_thread=False)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -149,8 +149,7 @@ def record_wait(app: App, run_id: str, doc: Mapping[str, Any],
 
     if disabled(profile_setting=app.settings.ledger):
         return
-    path = ledger_path()
-    if not path.exists():
+    if not os.path.exists(ledger_path()):
         return
     status = doc.get("status")
     if status not in ("pending", "running", "completed", "failed"):
