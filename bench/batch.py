@@ -14,14 +14,26 @@ nothing heavier than a stdlib loop beside the CLI:
 
     python bench/batch.py                 # the full table (a few minutes on 2 CPUs)
     python bench/batch.py --rows 500 --concurrency 16 --skip-rss --skip-chaos
+    python bench/batch.py --concurrency 16 --rounds 3 --before /tmp/old-tree --skip-rss --skip-chaos
+
+Each tree measured (this one, and `--before DIR`, an earlier source tree from `git archive`)
+runs as `python -m flora_cli` with that tree as the current directory and PYTHONPATH (`-m`
+puts the current directory first on sys.path), its `flora_cli` byte-compiled first as pip
+installs it (with PYTHONDONTWRITEBYTECODE set, a tree without `__pycache__` would compile
+every module on every command: ~50 ms CPU each here). With `--rounds N` every block is
+repeated (a fresh sandbox and raw baseline each time) and the medians are printed; with
+`--before` both trees run in each block, in alternating order. "start-up CPU" is the CPU of
+the same command with a one-row file; "net" is (CPU - start-up) / runs started.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +45,7 @@ from typing import Any
 
 KEY = "sk_test_bench"
 PY = sys.executable
+HERE = Path(__file__).resolve().parents[1]
 
 
 def start_sandbox(*extra: str) -> tuple[subprocess.Popen[str], str]:
@@ -89,10 +102,10 @@ threads = [threading.Thread(target=worker) for _ in range(c)]
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None,
-            stdin: str | None = None) -> dict[str, float]:
+            stdin: str | None = None, cwd: Path | None = None) -> dict[str, float]:
     """Wall time, CPU seconds (user+sys) and peak RSS (KiB) of one child process."""
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE if stdin else None,
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdin=subprocess.PIPE if stdin else None,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out_parts: list[str] = []
     err_parts: list[str] = []
@@ -126,13 +139,15 @@ def write_rows(path: Path, n: int) -> Path:
     return path
 
 
-def run_batch(url: str, rows: Path, c: int, state: Path, *extra: str) -> dict[str, Any]:
+def run_batch(url: str, rows: Path, c: int, state: Path, *extra: str,
+              tree: Path = HERE) -> dict[str, Any]:
     env = {**os.environ, "FLORA_STATE_DIR": str(state), "FLORA_API_KEY": KEY,
-           "FLORA_BASE_URL": url, "FLORA_NO_DEPRECATION_WARNING": "1"}
+           "FLORA_BASE_URL": url, "FLORA_NO_DEPRECATION_WARNING": "1",
+           "PYTHONPATH": str(tree)}
     cmd = [PY, "-m", "flora_cli", "generations", "create", "--from-file", str(rows),
            "--type", "image", "--workspace-id", "ws_sandbox", "--project-id", "prj_sandbox",
            "--concurrency", str(c), *extra]
-    r = measure(cmd, env=env)
+    r = measure(cmd, env=env, cwd=tree)
     docs = [json.loads(x) for x in str(r["stdout"]).splitlines() if x.strip()]
     r["docs"] = docs
     r["started"] = sum(1 for d in docs if d["status"] == "started" and "skipped" not in d)
@@ -147,39 +162,67 @@ def main() -> None:
     ap.add_argument("--skip-chaos", action="store_true")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--chaos-rows", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=1, help="blocks per concurrency")
+    ap.add_argument("--before", type=Path, help="an earlier source tree, measured alike")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="flora-bench-"))
-    results: list[str] = []
 
+    trees = [("after", HERE)] + ([("before", args.before.resolve())] if args.before else [])
+    for _, tree in trees:
+        compileall.compile_dir(str(tree / "flora_cli"), quiet=1)
     print("flora sandbox serve --speed 1000 in its own process, a fresh one per block "
           "(a workspace's $1,000 budget is 25,000 runs)")
-    print(f"{'conc':>4}  {'raw POST/s':>10}  {'batch runs/s':>12}  {'ratio':>5}  "
+    startup = {name: start_up_cpu(tree, tmp / f"startup-{name}") for name, tree in trees}
+    for name, _ in trees:
+        print(f"start-up CPU ({name}): {startup[name] * 1e3:.0f} ms (median of 3 one-row "
+              "batches at --concurrency 16)")
+    label = "tree  " if args.before else ""
+    print(f"{'conc':>4}  {label}{'raw POST/s':>10}  {'batch runs/s':>12}  {'ratio':>5}  "
           f"{'steady runs/s':>13}  {'ratio':>5}  {'raw CPU µs/req':>14}  "
-          f"{'batch CPU µs/run':>16}  rc  load")
+          f"{'batch CPU µs/run':>16}  {'net':>5}  rc  load")
+    summary: dict[tuple[int, str], list[tuple[float, float, float, float]]] = {}
+    block = 0
     for c in args.concurrency:
-        server, url = start_sandbox()
-        try:
-            raw = raw_capacity(url, args.rows, c)
-            rows = write_rows(tmp / f"rows-{c}.jsonl", args.rows)
-            b = run_batch(url, rows, c, tmp / f"state-{c}")
-        finally:
-            server.terminate()
-            server.wait(10)
-        raw_rate = args.rows / raw["wall"]
-        rate = b["started"] / b["wall"]
-        m = re.search(r"([\d.]+)/s$", str(b["stderr"]).strip().splitlines()[-1]
-                      if str(b["stderr"]).strip() else "")
-        steady = float(m.group(1)) if m else float("nan")
-        line = (f"{c:>4}  {raw_rate:>10.0f}  {rate:>12.0f}  {rate / raw_rate:>5.2f}  "
-                f"{steady:>13.0f}  {steady / raw_rate:>5.2f}  "
-                f"{raw['cpu'] / args.rows * 1e6:>14.0f}  "
-                f"{b['cpu'] / max(1, b['started']) * 1e6:>16.0f}  {b['rc']}  "
-                f"{os.getloadavg()[0]:.1f}")
-        print(line, flush=True)
-        results.append(line)
+        for _ in range(args.rounds):
+            server, url = start_sandbox()
+            try:
+                raw = raw_capacity(url, args.rows, c)
+                order = trees if block % 2 == 0 else trees[::-1]
+                block += 1
+                measured = []
+                for name, tree in order:
+                    rows = write_rows(tmp / f"rows-{c}-{block}-{name}.jsonl", args.rows)
+                    measured.append((name, run_batch(url, rows, c,
+                                                     tmp / f"state-{c}-{block}-{name}",
+                                                     tree=tree)))
+            finally:
+                server.terminate()
+                server.wait(10)
+            raw_rate = args.rows / raw["wall"]
+            for name, b in sorted(measured):
+                rate = b["started"] / b["wall"]
+                m = re.search(r"([\d.]+)/s$", str(b["stderr"]).strip().splitlines()[-1]
+                              if str(b["stderr"]).strip() else "")
+                steady = float(m.group(1)) if m else float("nan")
+                per_run = b["cpu"] / max(1, b["started"]) * 1e6
+                net = (b["cpu"] - startup[name]) / max(1, b["started"]) * 1e6
+                summary.setdefault((c, name), []).append(
+                    (rate / raw_rate, steady / raw_rate, per_run, net))
+                tag = f"{name:6s}" if args.before else ""
+                print(f"{c:>4}  {tag}{raw_rate:>10.0f}  {rate:>12.0f}  {rate / raw_rate:>5.2f}  "
+                      f"{steady:>13.0f}  {steady / raw_rate:>5.2f}  "
+                      f"{raw['cpu'] / args.rows * 1e6:>14.0f}  {per_run:>16.0f}  {net:>5.0f}  "
+                      f"{b['rc']}  {os.getloadavg()[0]:.1f}", flush=True)
     print("(batch runs/s: rows / wall time of the whole command, start-up and the validation "
           "pass included; steady: from the first row sent to the last result, as the "
-          "command's own summary line reports it)")
+          "command's own summary line reports it; net: CPU µs/run without the start-up)")
+    if args.rounds > 1 or args.before:
+        print("medians:")
+        for (c, name), v in sorted(summary.items()):
+            print(f"{c:>4}  {name:6s} ratio {statistics.median(x[0] for x in v):.2f}  "
+                  f"steady {statistics.median(x[1] for x in v):.2f}  CPU µs/run "
+                  f"{statistics.median(x[2] for x in v):.0f}  net "
+                  f"{statistics.median(x[3] for x in v):.0f}  ({len(v)} blocks)")
     if not args.skip_rss:
         c = 16
         server, url = start_sandbox()
@@ -196,6 +239,20 @@ def main() -> None:
 
     if not args.skip_chaos:
         chaos(tmp, args.chaos_rows, args.seed)
+
+
+def start_up_cpu(tree: Path, state: Path) -> float:
+    """CPU seconds of the batch command on a one-row file (median of 3)."""
+    server, url = start_sandbox()
+    try:
+        cpus = []
+        for i in range(3):
+            rows = write_rows(state.with_suffix(f".{i}.jsonl"), 1)
+            cpus.append(float(run_batch(url, rows, 16, state, tree=tree)["cpu"]))
+        return statistics.median(cpus)
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 CHAOS_SERVER = r'''
