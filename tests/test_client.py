@@ -10,6 +10,7 @@ import pytest
 
 from flora_cli.api import errors
 from flora_cli.api.client import USER_AGENT, FloraClient
+from flora_cli.api.wire import WireError
 
 KEY = "sk_test_UNITSECRET123"
 BASE = "https://api.example.test/api/v1"
@@ -231,7 +232,9 @@ def test_connection_errors_exhausted() -> None:
     with pytest.raises(errors.APIConnectionError) as info:
         post(make_client(script))
     assert info.value.code == "connection_error"
-    assert isinstance(info.value.__cause__, httpx.RemoteProtocolError)
+    # httpx's failure, wrapped once at the transport boundary into the wire's own kind.
+    assert isinstance(info.value.__cause__, WireError)
+    assert isinstance(info.value.__cause__.__cause__, httpx.RemoteProtocolError)
 
 
 def test_lost_response_then_duplicate_is_explained() -> None:

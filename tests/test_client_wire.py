@@ -12,7 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flora_cli.api.client import FloraClient, _DeadlineStream, _decode_headers
+from flora_cli.api.client import FloraClient
+from flora_cli.api.viahttpx import DeadlineStream as _DeadlineStream
+from flora_cli.api.wire import decode_headers as _decode_headers
 from tests.hostile.rawserver import Request, raw_server, respond
 
 KEY = "sk_test_WIRE0123456789"

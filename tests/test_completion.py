@@ -26,7 +26,7 @@ FILES = {"bash": "flora.bash", "zsh": "_flora", "fish": "flora.fish"}
 BIN = str(Path(sys.executable).parent)
 TYPES = ["image", "video", "audio", "text"]
 FORMATS = ["auto", "json", "jsonl", "yaml", "pretty", "raw"]
-HEAVY = ("httpx", "pydantic", "rich", "starlette", "uvicorn")
+HEAVY = ("httpx", "httpcore", "h11", "pydantic", "rich", "starlette", "uvicorn")
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -55,12 +55,12 @@ def test_light_paths_load_no_heavy_module(args: list[str]) -> None:
 
 
 def test_json_start_path_keeps_rich_and_pydantic_off() -> None:
-    # A --dry-run --json start builds the real request through the client (httpx loads),
+    # A --dry-run --json start builds the real request through the client (its wire, h11, loads),
     # but neither rich nor pydantic are needed for machine output.
     loaded = loaded_after(["--api-key", "sk_test_x", "runs", "start-generation", "--json",
                            "--dry-run", "--project-id", "prj_1", "--workspace-id", "ws_1",
                            "--type", "image", "--prompt", "p"])
-    assert "httpx" in loaded
+    assert "h11" in loaded
     assert not loaded & {"rich", "pydantic", "starlette", "uvicorn", "yaml", "jmespath"}
 
 
@@ -72,7 +72,7 @@ def test_list_commands_in_json_keep_rich_and_pydantic_off(sandbox: object) -> No
                  ["projects", "list", "--workspace-id", "ws_sandbox", "--all"]):
         loaded = loaded_after(["--api-key", "sk_test_x", "--base-url", sandbox.base_url,
                                "--json", *args])
-        assert "httpx" in loaded
+        assert "h11" in loaded
         assert not loaded & {"rich", "pydantic", "starlette", "uvicorn", "yaml"}, args
 
 
@@ -121,7 +121,7 @@ def test_ci_path_reads_no_config_machinery() -> None:
     for env in ({"FLORA_API_KEY": "sk_test_x"},
                 {"FLORA_API_KEY": "sk_test_x", "FLORA_CONFIG_DIR": ""}):  # the platform dir
         loaded = loaded_after(DRY_RUN, env)
-        assert "httpx" in loaded
+        assert "h11" in loaded
         assert not loaded & CONFIG_MODULES, sorted(loaded & CONFIG_MODULES)
 
 
@@ -163,8 +163,12 @@ def test_plain_http_start_loads_no_tls_bundle_idna_or_async(sandbox: object) -> 
     assert "\"run_id\"" in proc.stdout, proc.stderr[:1500]
     line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED ")][-1]
     loaded = set(json.loads(line[len("LOADED "):]))
-    assert "httpx" in loaded
     tops = {m.split(".")[0] for m in loaded}
+    # Direct connections are h11 on our own sockets: httpx and httpcore (~0.1 s of imports)
+    # load only for a proxy or a custom transport; no TLS machinery for plain http.
+    assert "h11" in tops
+    assert not tops & {"httpx", "httpcore", "ssl", "_ssl"}, \
+        sorted(tops & {"httpx", "httpcore", "ssl", "_ssl"})
     assert not tops & DEFERRED, sorted(tops & DEFERRED)
     # Nor the pretty renderers, the config parsers or the pre-spend check (no model named).
     assert not {"flora_cli.output.pretty", "flora_cli.modelcheck",

@@ -1,4 +1,4 @@
-"""The HTTP client: the one module that imports httpx, and THE one transport loop.
+"""The HTTP client: THE one transport loop.
 
 Every exchange — the POST that starts a run, each poll, each list call, each download — goes
 through `FloraClient._loop`:
@@ -6,16 +6,21 @@ through `FloraClient._loop`:
     for retries_done in range(max_retries + 1): one attempt, then decide
 
 An attempt owns a whole deadline (`--timeout` bounds connect + headers + body together, not each
-socket read), reads the body under a size cap with bounded decompression, and maps httpx's
-exceptions to the project's own once. API calls follow no redirects; downloads follow at most 5,
-resolved per RFC 3986 against the URL that answered, http/https only, never https → http, the key
-only to the API's own origin. A hard `deadline` (`--wait-timeout`) bounds everything, retry
-waits included. Loopback hosts are never proxied.
+socket read), reads the body under a size cap with bounded decompression, and maps failures
+on the wire to the project's own errors once. API calls follow no redirects; downloads follow
+at most 5, resolved per RFC 3986 against the URL that answered, http/https only, never
+https → http, the key only to the API's own origin. A hard `deadline` (`--wait-timeout`)
+bounds everything, retry waits included. Loopback hosts are never proxied.
+
+Beneath the loop, one exchange goes out either direct — h11 on our own sockets
+(`flora_cli.api.wire`), every connection that no proxy applies to — or through httpx
+(`flora_cli.api.viahttpx`) when a proxy variable is set for a non-loopback host, for a non-ASCII
+host name, and for a transport handed in (the unit tests' `httpx.MockTransport`). httpx and
+httpcore are imported only then.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import os
 import sys
@@ -23,30 +28,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
-
-# httpx's package __init__ imports its own command-line tool (httpx._main), which pulls in
-# rich, click and pygments: ~30 ms at every start. flora never uses it; marking the module as
-# absent makes httpx fall back to its ImportError stub. Only done when httpx is not loaded yet.
-if "httpx" not in sys.modules:  # pragma: no branch
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    # certifi (with importlib.resources), idna and anyio are imported by httpx/httpcore at
-    # import but used only for https, non-ASCII hosts and async clients: they load on first
-    # use (flora_cli.lazymod).
-    from flora_cli.lazymod import defer
-
-    defer("certifi", "idna", "anyio")
-
-import httpcore
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlsplit
 
 from flora_cli import __version__
 from flora_cli.api import errors, retry
-from flora_cli.api.body import MAX_JSON_BYTES, BodyError, Decoder, decode_json
+from flora_cli.api.body import MAX_JSON_BYTES, BodyError, decode_json
+from flora_cli.api.wire import DEADLINE as _DEADLINE
+from flora_cli.api.wire import Pool, Wire, WireError, WireTimeout, content_length
 from flora_cli.redact import redact_headers
 from flora_cli.settings import is_loopback_host
 from flora_cli.textsafe import clean_line
+
+if TYPE_CHECKING:
+    import httpx
+
+    from flora_cli.api.viahttpx import Routes
 
 Trace = Callable[[str], None]
 #: Sees every response's status and (lower-cased) headers, retried ones included.
@@ -97,243 +94,28 @@ def has_scheme(url: str) -> str | None:
 # -- deadlines on every socket operation --------------------------------------------------
 
 #: The monotonic time the current attempt must end by (None: no deadline). A context variable,
-#: so each thread (a batch runs several) has its own.
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("flora_deadline",
-                                                                         default=None)
 
 
-def _bounded(timeout: float | None, exc: type[Exception]) -> float | None:
-    deadline = _DEADLINE.get()
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise exc("the attempt's deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every read/write is bounded by the attempt's deadline, so a
-    server trickling one byte a second cannot stretch an attempt past it.
-
-    Writes are held until the next read (or until `HOLD` bytes are waiting), so a request's
-    head and body leave in one send: one system call and one TCP segment instead of two, and
-    the server wakes once. A write that fails when the held bytes go out is passed over like
-    httpcore passes over a failed request write: the answer is read all the same (a server
-    may refuse a request early and close)."""
-
-    HOLD = 64 * 1024
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-        self._held = b""
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        if self._held:
-            held, self._held = self._held, b""
-            try:  # noqa: SIM105 (contextlib.suppress costs more on this path)
-                self._inner.write(held, _bounded(timeout, httpcore.WriteTimeout))
-            except httpcore.WriteError:
-                pass
-        return self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._held += buffer
-        if len(self._held) >= self.HOLD:
-            held, self._held = self._held, b""
-            self._inner.write(held, _bounded(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._held = b""
-        self._inner.close()
-
-    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
-                  timeout: float | None = None) -> httpcore.NetworkStream:
-        if self._held:
-            held, self._held = self._held, b""
-            self._inner.write(held, _bounded(timeout, httpcore.WriteTimeout))
-        return _DeadlineStream(self._inner.start_tls(
-            ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                    local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_tcp(
-            host, port, _bounded(timeout, httpcore.ConnectTimeout), local_address,
-            socket_options))
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None,
-                            socket_options: Any = None) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_unix_socket(
-            path, _bounded(timeout, httpcore.ConnectTimeout), socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-def _install_deadlines(client: httpx.Client) -> None:
-    """Wrap the network backend of every connection pool of `client` (direct and proxied).
-
-    httpx builds its pools itself and offers no parameter for this; the attribute has been
-    stable through httpcore 1.x, and tests/hostile pins the behaviour (a trickling server is
-    cut at the deadline), so a change shows up as a failing test, not a silent hang.
-    """
-    transports: list[Any] = [client._transport, *client._mounts.values()]
-    for transport in transports:
-        pool = getattr(transport, "_pool", None)
-        backend = getattr(pool, "_network_backend", None)
-        if backend is not None and not isinstance(backend, _DeadlineBackend):
-            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
-
-
-# -- one exchange on the wire -------------------------------------------------------------
-
-#: At most this many URLs' routes are kept per client (polls use one URL per run).
-_MAX_ROUTES = 256
-#: What a failed exchange raises (httpx's exceptions, and httpcore's where its pool is driven
-#: directly); `_as_httpx` maps the latter as httpx's own transport would.
-_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
-    httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol,
-    httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
-    httpcore.ProxyError, httpcore.UnsupportedProtocol)
-
-
-def _as_httpx(exc: Exception) -> Exception:
-    """httpcore's exception as the httpx one of the same name (what httpx's transport maps it
-    to, with the same message); httpx's own as they are."""
-    if type(exc).__module__.startswith("httpx"):
-        return exc
-    mapped = getattr(httpx, type(exc).__name__, None)
-    if not (isinstance(mapped, type) and issubclass(mapped, httpx.TransportError)):
-        mapped = (httpx.TimeoutException if isinstance(exc, httpcore.TimeoutException)
-                  else httpx.TransportError)
-    new = mapped(str(exc))
-    new.__cause__ = exc
-    return new
+_TRANSPORT_ERRORS = (WireError,)
 
 
 @dataclass(frozen=True)
-class _Route:
-    """How to send to one URL: its httpx client and transport, the transport's httpcore pool
-    (None for a transport without one, such as a test's MockTransport), the parsed target."""
+class _Target:
+    """A URL as the wire needs it, parsed once: whether it goes direct (h11 on our sockets) or
+    through httpx (a proxy applies, or a custom transport), and where."""
 
-    http: httpx.Client
-    transport: httpx.BaseTransport
-    pool: Any
-    url: httpcore.URL
-    host: bytes  # the Host header
-
-
-class _Wire:
-    """A response's head, its raw body still to be read: `status`, `reason`, `headers` (names
-    in lower case, repeated ones joined with ", ", decoded as httpx decodes them)."""
-
-    status: int
-    reason: str
-    headers: dict[str, str]
-
-    def raw_stream(self) -> tuple[Iterator[bytes], Decoder]:
-        """The body's raw chunks and the decoder for them."""
-        raise NotImplementedError
-
-    def check_length(self) -> None:
-        """BodyError when the raw bytes received differ from Content-Length."""
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
+    direct: bool
+    scheme: str
+    host: str
+    port: int
+    target: bytes  # the request target: path and query, percent-encoded as httpx would
+    host_header: bytes
+    loopback: bool
 
 
-class _CoreWire(_Wire):
-    """A response from an httpcore pool."""
-
-    def __init__(self, resp: httpcore.Response) -> None:
-        self._resp = resp
-        self.status = resp.status
-        phrase = resp.extensions.get("reason_phrase", b"")
-        self.reason = phrase.decode("ascii", "ignore") if isinstance(phrase, bytes) else ""
-        self.headers = _decode_headers(resp.headers)
-        self.received = 0
-
-    def raw_stream(self) -> tuple[Iterator[bytes], Decoder]:
-        return self._counted(), Decoder(self.headers.get("content-encoding"))
-
-    def _counted(self) -> Iterator[bytes]:
-        stream: Any = self._resp.stream
-        for chunk in stream:
-            self.received += len(chunk)
-            yield chunk
-
-    def check_length(self) -> None:
-        declared = _content_length(self.headers.get("content-length"))
-        if declared is not None and self.received != declared:
-            raise BodyError(f"received {self.received} bytes, Content-Length said {declared}",
-                            retryable=True)
-
-    def close(self) -> None:
-        self._resp.close()
-
-
-class _HttpxWire(_Wire):
-    """A response from an httpx transport (a MockTransport in the unit tests)."""
-
-    def __init__(self, resp: httpx.Response) -> None:
-        self._resp = resp
-        self.status = resp.status_code
-        self.reason = resp.reason_phrase
-        self.headers = {k.lower(): v for k, v in resp.headers.items()}
-        self._preread = False
-
-    def raw_stream(self) -> tuple[Iterator[bytes], Decoder]:
-        """A response read already (httpx reads a MockTransport's fixed content at once) is
-        handed over decoded."""
-        if self._resp.is_stream_consumed:
-            self._preread = True
-            return iter([self._resp.content]), Decoder(None)
-        return self._resp.iter_raw(), Decoder(self.headers.get("content-encoding"))
-
-    def check_length(self) -> None:
-        declared = _content_length(self.headers.get("content-length"))
-        if declared is None:
-            return
-        received = self._resp.num_bytes_downloaded
-        if self._preread:
-            if _declared_length(self.headers) is None:
-                return  # decoded already: the raw count is gone
-            received = len(self._resp.content)
-        if received != declared:
-            raise BodyError(f"received {received} bytes, Content-Length said {declared}",
-                            retryable=True)
-
-    def close(self) -> None:
-        self._resp.close()
-
-
-def _decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Header fields as httpx's `Headers` reads them: ASCII, else UTF-8, else ISO-8859-1 (for
-    all fields alike); names in lower case; a repeated name's values joined with ", "."""
-    for encoding in ("ascii", "utf-8", "iso-8859-1"):
-        try:
-            pairs = [(name.lower().decode(encoding), value.decode(encoding))
-                     for name, value in raw]
-            break
-        except UnicodeDecodeError:
-            continue
-    headers: dict[str, str] = {}
-    for name, value in pairs:
-        if name in headers:
-            headers[name] += ", " + value
-        else:
-            headers[name] = value
-    return headers
+#: At most this many URLs' targets are kept per client (polls use one URL per run).
+_MAX_TARGETS = 256
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 # -- what the loop hands back ------------------------------------------------------------
@@ -431,10 +213,12 @@ class FloraClient:
     #: Called before each retry wait (a notice on stderr, unless --quiet).
     on_retry: Callable[[RetryEvent], None] | None = None
     clock: Callable[[], float] = time.monotonic
-    _clients: dict[tuple[bool, str], httpx.Client] = field(default_factory=dict, init=False,
-                                                            repr=False)
-    #: URL → how to send to it (the pool, the parsed target): parsed once, not per request.
-    _routes: dict[str, _Route] = field(default_factory=dict, init=False, repr=False)
+    #: Direct connections (h11 on our own sockets), made on first use.
+    _pool: Pool | None = field(default=None, init=False, repr=False)
+    #: Proxied URLs and custom transports (httpx), made on first use.
+    _routes: Routes | None = field(default=None, init=False, repr=False)
+    #: URL → where and how to send it: parsed once, not per request.
+    _targets: dict[str, _Target] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -487,97 +271,90 @@ class FloraClient:
             headers["Idempotency-Key"] = idempotency_key
         return PreparedRequest(method, url, headers, body)
 
-    # -- httpx clients -----------------------------------------------------------------
+    # -- the wire ----------------------------------------------------------------------
+
+    def _via_httpx(self) -> Routes:
+        with self._lock:  # one FloraClient may serve several threads (a batch)
+            if self._routes is None:
+                from flora_cli.api.viahttpx import Routes
+
+                self._routes = Routes(self.timeout, self.transport)
+            return self._routes
 
     def http_for(self, url: str) -> httpx.Client:
-        """The httpx client for a URL: per scheme, and apart for loopback hosts.
-
-        Loopback hosts are never proxied (Go's net/http rule): their client ignores proxy
-        variables, so HTTP_PROXY cannot carry a key off the machine. Other hosts honour the
-        environment's proxies and CA bundle. A verifying SSL context loads the CA bundle
-        (~30 ms), so it is built only when an https:// URL is first requested.
-        """
+        """The httpx client a proxied URL goes through: per scheme, and apart for loopback
+        hosts, which are never proxied (Go's net/http rule: their client ignores proxy
+        variables, so HTTP_PROXY cannot carry a key off the machine)."""
         parts = urlsplit(url)
         scheme = "https" if parts.scheme.lower() == "https" else "http"
-        loopback = is_loopback_host(parts.hostname or "")
-        key = (loopback, scheme)
-        if self.transport is not None:
-            key = (False, "mock")
-        with self._lock:  # one FloraClient may serve several threads (a batch)
-            return self._http_for(key, scheme, loopback)
+        return self._via_httpx().client_for(scheme, is_loopback_host(parts.hostname or ""))
 
-    def _http_for(self, key: tuple[bool, str], scheme: str, loopback: bool) -> httpx.Client:
-        client = self._clients.get(key)
-        if client is None:
-            timeout = httpx.Timeout(self.timeout)
-            if self.transport is not None:
-                client = httpx.Client(timeout=timeout, transport=self.transport,
-                                      follow_redirects=False, trust_env=False)
-            elif loopback:
-                verify: Any = httpx.create_ssl_context(trust_env=True) if scheme == "https" \
-                    else False
-                client = httpx.Client(timeout=timeout, follow_redirects=False, verify=verify,
-                                      trust_env=False)
-            else:
-                # Plain http:// never negotiates TLS, unless through an https:// proxy.
-                client = httpx.Client(timeout=timeout, follow_redirects=False,
-                                      verify=scheme == "https" or _proxy_configured(),
-                                      trust_env=True)
-            _install_deadlines(client)
-            self._clients[key] = client
-        return client
-
-    def _route(self, url: str) -> _Route:
-        route = self._routes.get(url)
-        if route is None:
-            http = self.http_for(url)
-            parsed = httpx.URL(url)
-            transport = http._transport_for_url(parsed)
-            pool = transport._pool if isinstance(transport, httpx.HTTPTransport) else None
-            route = _Route(http, transport, pool, httpcore.URL(
-                scheme=parsed.raw_scheme, host=parsed.raw_host, port=parsed.port,
-                target=parsed.raw_path), parsed.netloc)
-            if len(self._routes) >= _MAX_ROUTES:
-                self._routes.clear()
-            self._routes[url] = route
-        return route
+    def _target(self, url: str) -> _Target:
+        target = self._targets.get(url)
+        if target is not None:
+            return target
+        try:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            host = parts.hostname or ""
+            port = parts.port
+        except ValueError as exc:
+            raise WireError(f"invalid URL: {exc}") from None
+        if scheme not in _DEFAULT_PORTS or not host:
+            raise WireError(f"invalid URL: {url[:200]}")
+        loopback = is_loopback_host(host)
+        # A non-ASCII host (IDNA) and anything a proxy may apply to go through httpx.
+        direct = self.transport is None and host.isascii() and (
+            loopback or not _proxy_in_environment())
+        path = quote(parts.path or "/", safe=_PATH_SAFE)
+        if parts.query:
+            path += "?" + quote(parts.query, safe=_QUERY_SAFE)
+        shown = f"[{host}]" if ":" in host else host
+        if port is not None and port != _DEFAULT_PORTS[scheme]:
+            shown += f":{port}"
+        target = _Target(direct, scheme, host, port or _DEFAULT_PORTS[scheme],
+                         path.encode("ascii"), shown.encode("ascii", "replace"), loopback)
+        if len(self._targets) >= _MAX_TARGETS:
+            self._targets.clear()
+        self._targets[url] = target
+        return target
 
     def _exchange(self, method: str, url: str, headers: dict[str, str],
-                  content: bytes | None) -> _Wire:
+                  content: bytes | None) -> Wire:
         """Send one request and return its response's head, the body still unread.
 
-        Through httpx's transport for the URL (its proxy, or none): with the transport's
-        httpcore pool driven directly (no httpx Request/Response models, which cost more CPU
-        than the exchange itself on loopback), or, for any other transport (tests' mock
-        transports), through `handle_request`. Never `Client.send`: that would read a
-        redirect's `Location` itself (and fail on a hostile one before this module sees it),
-        turn URL userinfo into Basic auth and keep cookies.
+        Direct connections: h11 on our own sockets (`wire.Pool`). A URL a proxy may apply to,
+        a non-ASCII host, or a custom transport (the tests' MockTransport): through httpx
+        (`viahttpx.Routes`). Never anything that follows redirects by itself.
         """
-        route = self._route(url)
-        t = self.timeout
-        extensions = {"timeout": {"connect": t, "read": t, "write": t, "pool": t}}
-        if route.pool is None:
-            request = httpx.Request(method, url, headers=headers, content=content,
-                                    extensions=extensions)
-            response = route.transport.handle_request(request)
-            response.request = request
-            return _HttpxWire(response)
-        wire_headers = [(b"Host", route.host)]
+        target = self._target(url)
+        if not target.direct:
+            return self._via_httpx().exchange(method, url, target.scheme, target.loopback,
+                                              headers, content)
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = Pool(self.timeout)
+                pool = self._pool
+        wire_headers = [(b"Host", target.host_header)]
         for name, value in headers.items():
             wire_headers.append((name.encode("ascii"), value.encode("ascii")))
         if content is not None:
             wire_headers.append((b"Content-Length", str(len(content)).encode("ascii")))
         elif method in ("POST", "PUT", "PATCH"):
             wire_headers.append((b"Content-Length", b"0"))
-        return _CoreWire(route.pool.handle_request(httpcore.Request(
-            method, route.url, headers=wire_headers, content=content,
-            extensions=extensions)))
+        return pool.exchange(method, target.scheme, target.host, target.port, target.target,
+                             wire_headers, content)
 
     def close(self) -> None:
-        self._routes.clear()
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        self._targets.clear()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+        routes, self._routes = self._routes, None
+        if routes is not None:
+            routes.close()
 
     def __enter__(self) -> FloraClient:
         return self
@@ -600,7 +377,7 @@ class FloraClient:
         if content:
             self._trace(f"> {content.decode('utf-8', 'replace')[:_BODY_TRACE_LIMIT]}")
 
-    def _trace_head(self, resp: _Wire, elapsed: float) -> None:
+    def _trace_head(self, resp: Wire, elapsed: float) -> None:
         if self.trace is None:
             return
         self._trace(f"< {resp.status} {resp.reason}  ({elapsed * 1000:.0f} ms)")
@@ -816,11 +593,11 @@ class FloraClient:
                        asked=asked, reached=status >= 500)
 
     def _transport_failure(self, exc: Exception, url: str, idem: str | None) -> _Attempt:
-        """httpx's (and httpcore's, as httpx would map them) exceptions become the project's,
-        once, here; the caller raises the result `from exc`."""
+        """A failure on the wire (httpx's and httpcore's arrive mapped to the same two kinds)
+        becomes the project's error, once, here; the caller raises the result `from exc`."""
         shown = clean_line(_without_query(url))
-        cause = _as_httpx(exc)
-        if isinstance(cause, httpx.TimeoutException):
+        cause = exc
+        if isinstance(cause, WireTimeout):
             failure: errors.FloraError = errors.APITimeoutError(
                 f"The request timed out after {self.timeout:g} s (the whole attempt): {shown}",
                 idempotency_key=idem)
@@ -917,7 +694,7 @@ class FloraClient:
 # -- attempt helpers ---------------------------------------------------------------------
 
 
-def _head(resp: _Wire, idem: str | None) -> tuple[int, dict[str, str], str | None]:
+def _head(resp: Wire, idem: str | None) -> tuple[int, dict[str, str], str | None]:
     headers = resp.headers
     request_id = headers.get("request-id")
     status = resp.status
@@ -937,7 +714,7 @@ def _status_reason(status: int) -> str:
     return f"HTTP {status}"
 
 
-def _read_all(resp: _Wire, cap: int, deadline: float | None,
+def _read_all(resp: Wire, cap: int, deadline: float | None,
               clock: Callable[[], float]) -> bytes:
     """The whole decoded body, at most `cap` bytes (BodyError beyond, or when undecodable)."""
     chunks, decoder = resp.raw_stream()
@@ -945,7 +722,7 @@ def _read_all(resp: _Wire, cap: int, deadline: float | None,
     size = 0
     for raw in chunks:
         if deadline is not None and clock() > deadline:
-            raise httpx.ReadTimeout("the attempt's deadline passed")
+            raise WireTimeout("the attempt's deadline passed")
         for piece in decoder.feed(raw):
             size += len(piece)
             if size > cap:
@@ -957,7 +734,7 @@ def _read_all(resp: _Wire, cap: int, deadline: float | None,
     return b"".join(parts)
 
 
-def _download_chunks(resp: _Wire, headers: dict[str, str], max_bytes: int,
+def _download_chunks(resp: Wire, headers: dict[str, str], max_bytes: int,
                      speed_time: float, clock: Callable[[], float]) -> Iterator[bytes]:
     chunks, decoder = resp.raw_stream()
     size = 0
@@ -984,21 +761,14 @@ def _download_chunks(resp: _Wire, headers: dict[str, str], max_bytes: int,
 def _declared_length(headers: dict[str, str]) -> int | None:
     if headers.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
         return None
-    return _content_length(headers.get("content-length"))
-
-
-def _content_length(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 19:
-        return None
-    return int(raw)
+    return content_length(headers.get("content-length"))
 
 
 def _redirect_target(current: str, location: str) -> str:
     """`Location` resolved per RFC 3986 against the URL that answered; http/https only and
     never from https down to http."""
+    import httpx  # only when a download is redirected: RFC 3986 resolution as httpx does it
+
     try:
         target = str(httpx.URL(current).join(location.strip()))
     except (httpx.InvalidURL, ValueError):
@@ -1021,7 +791,7 @@ def _redirect_target(current: str, location: str) -> str:
     return target
 
 
-def _download_status(resp: _Wire, status: int, headers: dict[str, str],
+def _download_status(resp: Wire, status: int, headers: dict[str, str],
                      request_id: str | None) -> _Attempt:
     phrase = clean_line(resp.reason or "")[:80]
     retryable = retry.should_retry(status, headers)
@@ -1050,9 +820,16 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def _proxy_configured() -> bool:
-    return any(os.environ.get(name) for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY",
-                                                 "all_proxy"))
+#: What httpx leaves unquoted in a path and a query (RFC 3986 pchar, and "%" of escapes).
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+
+
+def _proxy_in_environment() -> bool:
+    """Any proxy variable set: httpx then decides (with NO_PROXY) where it applies."""
+    environ = os.environ
+    return any(environ.get(name) or environ.get(name.lower()) for name in _PROXY_VARIABLES)
 
 
 def _lost_response(
