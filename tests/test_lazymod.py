@@ -38,11 +38,11 @@ def test_deferred_module_runs_on_first_attribute_read_only() -> None:
 
 
 def test_https_and_idn_hosts_still_work_through_httpx() -> None:
-    # The client's import defers certifi and idna; https contexts load the CA bundle and a
+    # The httpx route's import defers certifi and idna; https contexts load the CA bundle and a
     # non-ASCII host is IDNA-encoded exactly as before.
     out = run("""
         import sys
-        import flora_cli.api.client
+        import flora_cli.api.viahttpx
         import httpx
         from flora_cli.lazymod import is_deferred
         assert is_deferred("certifi") and is_deferred("idna")
@@ -59,7 +59,7 @@ def test_https_and_idn_hosts_still_work_through_httpx() -> None:
 def test_async_httpx_still_works_with_deferred_anyio() -> None:
     out = run("""
         import asyncio
-        import flora_cli.api.client
+        import flora_cli.api.viahttpx
         import httpx
         from flora_cli.lazymod import is_deferred
         assert is_deferred("anyio")

@@ -272,7 +272,6 @@ def run_batch(app: App, endpoint: str, opts: GenerationOptions, *, wait: bool) -
             prepare_download_dir(download)
         ledger = open_ledger(app)
         client = app.client()
-        client.http_for(client.base_url)  # built once, before the worker threads share it
         estimate = _estimator(models) if opts.max_cost is not None else None
 
         from flora_cli.api.polling import DEFAULT_POLL_INTERVAL
