@@ -20,7 +20,9 @@ wall and CPU time; both trees then run as `python -m flora_cli` with PYTHONPATH 
 `--before-python VENV/bin/python` does the same with the `flora` script of another venv made the
 README's way (an earlier flora installed with pip), so both sides run exactly as users run them.
 `--floor` adds a minimal click + httpx script making the same POST: the part of the round trip
-that belongs to the two libraries, not to flora.
+that belongs to the two libraries, not to flora. `--ts-sdk DIR` adds the official TypeScript SDK
+making the same call under node (`client.runs.startGeneration`, the JSON printed), from a
+directory where `npm install @flora-ai/flora` was run (goal: flora <= 0.6x of it).
 """
 
 from __future__ import annotations
@@ -55,6 +57,16 @@ SERVER = textwrap.dedent('''
     s = ThreadingHTTPServer(("127.0.0.1", 0), H)
     print(s.server_address[1], flush=True)
     s.serve_forever()
+''')
+
+#: --ts-sdk: the official TypeScript SDK making the same call (FLORA_BASE_URL, FLORA_API_KEY
+#: from the environment, as flora reads them).
+TS_SDK = textwrap.dedent('''
+    const mod = require("@flora-ai/flora");
+    const Flora = mod.default || mod.Flora || mod;
+    new Flora().runs.startGeneration({project_id: "prj_bench", workspace_id: "ws_bench",
+                                      type: "image", prompt: "a ceramic mug"})
+      .then((run) => process.stdout.write(JSON.stringify(run, null, 2) + "\\n"));
 ''')
 
 #: Used when ../shared/bench/lean_client.py is not there: the same client.
@@ -118,6 +130,9 @@ def main() -> None:
                         "README's way; its `flora` script runs in the same loop (after/before)")
     parser.add_argument("--floor", action="store_true",
                         help="also time a minimal click + httpx script doing the same POST")
+    parser.add_argument("--ts-sdk", metavar="DIR", type=Path,
+                        help="a directory holding node_modules/@flora-ai/flora (npm install "
+                        "@flora-ai/flora): also time the official TypeScript SDK's call")
     args = parser.parse_args()
     if args.before is not None and args.before_python is not None:
         parser.error("--before and --before-python exclude each other")
@@ -156,6 +171,9 @@ def main() -> None:
                 floor = Path(tmp) / "httpx_floor.py"
                 floor.write_text(HTTPX_FLOOR)
                 commands["click + httpx floor (one POST)"] = ([py, str(floor)], env)
+            if args.ts_sdk is not None:
+                node_env = {**env, "NODE_PATH": str(args.ts_sdk.resolve() / "node_modules")}
+                commands["TypeScript SDK round trip"] = (["node", "-e", TS_SDK], node_env)
             for suffix, tree in trees.items():
                 tree_env = env if args.before is None else {**env, "PYTHONPATH": str(tree)}
                 subprocess.run([py, "-m", "compileall", "-q", str(tree / "flora_cli")],
@@ -205,6 +223,9 @@ def main() -> None:
     if args.floor:
         floor_ratio = med["click + httpx floor (one POST)"] / med["lean client round trip"]
         print(f"click + httpx floor / lean client:         {floor_ratio:.2f}x")
+    if args.ts_sdk is not None:
+        ts_ratio = med["flora start-generation --json"] / med["TypeScript SDK round trip"]
+        print(f"flora round trip / TypeScript SDK:         {ts_ratio:.2f}x  (goal: <= 0.6x)")
     if args.before is not None or args.before_python is not None:
         click_med, lean_med = med["python -c 'import click'"], med["lean client round trip"]
         help_before = med["flora --help (before)"] / click_med
