@@ -296,6 +296,29 @@ def test_a_ledger_locked_too_long_names_the_file(
         assert out.json()["run_id"].startswith("run_")
 
 
+def test_runs_left_in_the_wal_at_exit_are_read_by_history_and_a_rerun(
+        sandbox: RunningSandbox, state: Path, tmp_path: Path) -> None:
+    rows = write_rows(tmp_path / "rows.jsonl", 5)
+    first = run_process([*base_args(sandbox), "--from-file", str(rows)])
+    single = run_process([*base_args(sandbox), "--prompt", "single", "--json"])
+    assert first.exit_code == 0 and single.exit_code == 0, first.stderr + single.stderr
+    wal = state / "ledger.db-wal"
+    if hasattr(sqlite3.Connection, "setconfig"):  # 3.12+: no checkpoint when the CLI closes
+        assert wal.exists() and wal.stat().st_size > 0
+    else:  # 3.10/3.11: the last connection checkpoints and removes the WAL
+        assert not wal.exists()
+    hist = run_process(["runs", "history", "--format", "jsonl", "--limit", "0"])
+    assert hist.exit_code == 0, hist.stderr
+    docs = [json.loads(x) for x in hist.stdout.splitlines()]
+    assert sorted(str(d["prompt"]) for d in docs) == [*(f"mug {i}" for i in range(1, 6)),
+                                                      "single"]
+    assert json.loads(single.stdout)["run_id"] in {d["run_id"] for d in docs}
+    again = run_process([*base_args(sandbox), "--from-file", str(rows)])
+    assert again.exit_code == 0, again.stderr
+    assert all(json.loads(x)["skipped"] for x in again.stdout.splitlines())
+    assert len(sandbox.state.runs) == 6 and count_ledger(state) == 6
+
+
 @pytest.fixture
 def history_ledger(sandbox: RunningSandbox, state: Path, tmp_path: Path) -> Path:
     rows = tmp_path / "rows.jsonl"
