@@ -265,8 +265,11 @@ def test_key_file_problems_are_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").write_text("\n")
     (tmp_path / "blank").write_text("  \n")
     (tmp_path / "latin").write_bytes(b"sk_test_\xff\n")
+    (tmp_path / "large").write_bytes(b"k" * ((1 << 20) + 1))
+    os.mkfifo(tmp_path / "fifo")  # opened without blocking: refused, not waited on
     for name, message in [("empty", "is empty"), ("blank", "is empty"), ("latin", "not UTF-8"),
-                          ("missing", "no such file"), (".", "is a directory")]:
+                          ("missing", "no such file"), (".", "is a directory"),
+                          ("large", "larger than 1 MiB"), ("fifo", "not a regular file")]:
         with pytest.raises(KeyFileError, match=message) as info:
             read_key_file(str(tmp_path / name), "FLORA_API_KEY_FILE")
         assert info.value.exit_code == 2

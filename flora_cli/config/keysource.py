@@ -16,13 +16,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from flora_cli.config.errors import KeyFileError, KeyStoreError
+from flora_cli.config.smallfile import SmallFileProblem, read_small
 
 if TYPE_CHECKING:
     from flora_cli.config.paths import ConfigPaths
     from flora_cli.config.profiles import Profile
-
-#: A key file larger than this is not a key file (the same bound as the config files).
-MAX_FILE_BYTES = 1 << 20
 
 API_KEY_ENV = "FLORA_API_KEY"
 API_KEY_FILE_ENV = "FLORA_API_KEY_FILE"
@@ -46,31 +44,16 @@ class FoundKey:
 
 def read_key_file(path: str, source: str) -> str:
     """The key in a file, less one trailing newline (exit 2 when there is none)."""
-    import stat
-
     shown = path
-    path = os.path.expanduser(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise KeyFileError(f"{source}: no such file: {shown}") from None
-    except IsADirectoryError:
-        raise KeyFileError(f"{source}: {shown} is a directory, not a key file") from None
-    except OSError as exc:
-        raise KeyFileError(f"{source}: cannot read {shown}: {exc.strerror or exc}") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise KeyFileError(f"{source}: {shown} is a directory, not a key file")
-        raise KeyFileError(f"{source}: {shown} is not a regular file")
-    with os.fdopen(fd, "rb") as fh:
-        try:
-            data = fh.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            raise KeyFileError(f"{source}: cannot read {shown}: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise KeyFileError(f"{source}: {shown} is larger than 1 MiB; it is not a key file")
+        data = read_small(os.path.expanduser(path))
+    except SmallFileProblem as problem:
+        raise KeyFileError({
+            "missing": f"{source}: no such file: {shown}",
+            "directory": f"{source}: {shown} is a directory, not a key file",
+            "special": f"{source}: {shown} is not a regular file",
+            "large": f"{source}: {shown} is larger than 1 MiB; it is not a key file",
+        }.get(problem.kind, f"{source}: cannot read {shown}: {problem.detail}")) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -21,8 +21,8 @@ import sys
 from typing import Any
 
 from flora_cli.config.errors import ConfigError
+from flora_cli.config.smallfile import SmallFileProblem, read_small
 
-MAX_FILE_BYTES = 1 << 20
 _AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _AT_END = re.compile(r"\s*\(at end of document\)\s*$")
 
@@ -30,22 +30,13 @@ _AT_END = re.compile(r"\s*\(at end of document\)\s*$")
 def read_text(path: str, *, what: str, fd: int | None = None) -> str:
     """The text of a small regular file (the fd, when the caller opened it already)."""
     try:
-        if fd is None:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            if stat.S_ISDIR(st.st_mode):
-                raise ConfigError(f"{what} {path} is a directory, not a file")
-            raise ConfigError(f"{what} {path} is not a regular file")
-        with os.fdopen(fd, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except IsADirectoryError:
-        raise ConfigError(f"{what} {path} is a directory, not a file") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"{what} {path} is larger than 1 MiB; it cannot be a flora file")
+        data = read_small(path, fd=fd)
+    except SmallFileProblem as problem:
+        raise ConfigError({
+            "directory": f"{what} {path} is a directory, not a file",
+            "special": f"{what} {path} is not a regular file",
+            "large": f"{what} {path} is larger than 1 MiB; it cannot be a flora file",
+        }.get(problem.kind, f"cannot read {what} {path}: {problem.detail}")) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
