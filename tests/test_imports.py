@@ -224,3 +224,35 @@ def test_console_script_freezes_the_heap_before_exit(args: list[str]) -> None:
     frozen, code = line.split()[1], line.split()[3]
     assert int(frozen) > 5000, line
     assert code == ("0" if args == ["--version"] else "2")
+
+
+ENTRY_PROBE = """
+import gc, sys
+sys.argv = ["flora", "--version"]
+during = []
+
+def watch(phase, info):
+    cli = sys.modules.get("flora_cli.cli")
+    if phase == "start" and cli is not None and getattr(cli, "main", None) is None:
+        during.append(info["generation"])  # a collection while the CLI's modules load
+
+gc.callbacks.append(watch)
+from flora_cli.__main__ import main
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write("\\nENTRY %d %d %d\\n" % (len(during), gc.isenabled(), gc.get_freeze_count()))
+"""
+
+
+def test_console_script_loads_the_cli_without_collecting() -> None:
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    assert '\nflora = "flora_cli.__main__:main"\n' in pyproject.read_text()
+    proc = subprocess.run([sys.executable, "-c", ENTRY_PROBE], capture_output=True, text=True,
+                          timeout=60)
+    line = [x for x in proc.stderr.splitlines() if x.startswith("ENTRY ")][-1]
+    collections, enabled, frozen = (int(x) for x in line.split()[1:])
+    assert collections == 0, line  # no collection while click and flora's modules load
+    assert enabled == 1, line  # the collector is back on for the command
+    assert frozen > 5000, line

@@ -381,7 +381,8 @@ def _quiet_broken_pipe() -> int:
 
 
 def main() -> NoReturn:
-    """The console script `flora` and `python -m flora_cli`."""
+    """Run the CLI and exit; the console script `flora` and `python -m flora_cli` call it
+    through `flora_cli.__main__`."""
     import gc
     import signal
 
