@@ -157,8 +157,14 @@ def test_plain_http_start_loads_no_tls_bundle_idna_or_async(sandbox: object) -> 
     args = ["--base-url", sandbox.base_url, "runs", "start-generation", "--json",
             "--project-id", sandbox.project_id, "--workspace-id", sandbox.workspace_id,
             "--type", "image", "--prompt", "p"]
-    env = {**os.environ, "FLORA_API_KEY": "sk_test_x", "FLORA_NO_DEPRECATION_WARNING": "1"}
-    proc = subprocess.run([sys.executable, "-c", probe, json.dumps(args)],
+    # Without site (-S), as in the --help test: an editable install's finder imports pathlib.
+    import click
+
+    site_packages = str(Path(click.__file__).resolve().parents[1])
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "FLORA_API_KEY": "sk_test_x", "FLORA_NO_DEPRECATION_WARNING": "1",
+           "PYTHONPATH": f"{repo}:{site_packages}"}
+    proc = subprocess.run([sys.executable, "-S", "-c", probe, json.dumps(args)],
                           capture_output=True, text=True, timeout=60, env=env)
     assert "\"run_id\"" in proc.stdout, proc.stderr[:1500]
     line = [x for x in proc.stderr.splitlines() if x.startswith("LOADED ")][-1]
@@ -174,6 +180,8 @@ def test_plain_http_start_loads_no_tls_bundle_idna_or_async(sandbox: object) -> 
     assert not {"flora_cli.output.pretty", "flora_cli.modelcheck",
                 "flora_cli.cli.precheck"} & loaded
     assert not tops & CONFIG_MODULES
+    # Nor pathlib (a start without --download or @FILE handles no path) or shutil.
+    assert not tops & {"pathlib", "shutil"}, sorted(tops & {"pathlib", "shutil"})
 
 
 #: Not needed to print `flora --help`: URL and path machinery, shutil (click measures the
@@ -256,3 +264,4 @@ def test_console_script_loads_the_cli_without_collecting() -> None:
     assert collections == 0, line  # no collection while click and flora's modules load
     assert enabled == 1, line  # the collector is back on for the command
     assert frozen > 5000, line
+

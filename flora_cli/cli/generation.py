@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -29,6 +28,8 @@ from flora_cli.optspec import OptionSpec
 from flora_cli.vocab import env_flag, new_idempotency_key
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from flora_cli.batch.reader import Shard
 
 DEPRECATION = (

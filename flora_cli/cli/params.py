@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -105,6 +104,8 @@ def read_source(value: str, *, stdin_reader: Any = None) -> tuple[str, str]:
     if value.startswith("\\@"):
         return check_text(value[1:]), "argument"
     if value.startswith("@"):
+        from pathlib import Path
+
         path = Path(value[1:]).expanduser()
         if not value[1:]:
             raise ParamError("'@' must be followed by a file path (use '\\@' for a literal @)")

@@ -8,8 +8,8 @@ The command layer only wires things: polling lives in `api.polling`, saving file
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -18,7 +18,25 @@ from flora_cli import optspec as o
 from flora_cli.api.errors import RunFailedError, UsageError
 from flora_cli.cli.context import App
 
-DOWNLOAD_TYPE = click.Path(file_okay=False, dir_okay=True, path_type=Path)
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class DownloadDirType(click.Path):
+    """--download DIR: `click.Path(file_okay=False, dir_okay=True, path_type=pathlib.Path)`,
+    with pathlib imported when a directory is given rather than when the option is built (a
+    start without --download never loads it)."""
+
+    def __init__(self) -> None:
+        super().__init__(file_okay=False, dir_okay=True)
+
+    def coerce_path_result(self, value: str | os.PathLike[str]) -> Any:
+        from pathlib import Path
+
+        return value if isinstance(value, Path) else Path(value)
+
+
+DOWNLOAD_TYPE = DownloadDirType()
 DEFAULT_POLL_INTERVAL = float(o.POLL_INTERVAL.default)  # type: ignore[arg-type]
 
 
@@ -41,8 +59,6 @@ def prepare_download_dir(path: Path | None) -> None:
     run; a usage error naming --download when that fails."""
     if path is None:
         return
-    import os
-
     flag = o.DOWNLOAD.flag
     try:
         path.mkdir(parents=True, exist_ok=True)
