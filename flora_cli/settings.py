@@ -22,6 +22,8 @@ from flora_cli.vocab import TRUE_WORDS, env_flag, parse_count, parse_seconds
 
 @dataclass(frozen=True)
 class Settings:
+    """The resolved settings of one invocation (flag > environment > profile > default)."""
+
     api_key: str | None
     base_url: str
     timeout: float

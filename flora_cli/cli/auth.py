@@ -92,6 +92,8 @@ def _check_key(app: App, key: str, base_url: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class LoginOptions:
+    """The flags of `auth login`."""
+
     with_key: bool = field(metadata=opt(o.WITH_KEY, is_flag=True))
     insecure_storage: bool = field(metadata=opt(o.INSECURE_STORAGE, is_flag=True))
 
@@ -343,6 +345,8 @@ def logout(ctx: click.Context, /) -> None:
 
 @dataclass(frozen=True)
 class TokenOptions:
+    """The flags of `auth token`."""
+
     show: bool = field(metadata=opt(o.SHOW_KEY, is_flag=True))
 
 

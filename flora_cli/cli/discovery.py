@@ -59,6 +59,8 @@ def models() -> None:
 
 @dataclass(frozen=True)
 class ModelsListOptions:
+    """The flags of `models list`."""
+
     media_type: str | None = field(metadata=opt(o.LIST_TYPE, type=p.MEDIA_TYPE))
 
 
@@ -81,6 +83,8 @@ def models_list(ctx: click.Context, opts: ModelsListOptions) -> None:
 
 @dataclass(frozen=True)
 class ModelsGetOptions:
+    """The arguments of `models get`."""
+
     model_id: str
 
 
@@ -124,7 +128,7 @@ def workspaces() -> None:
 
 @dataclass(frozen=True)
 class WorkspacesListOptions:
-    pass
+    """`workspaces list` has no flags of its own."""
 
 
 @workspaces.command("list")
@@ -167,6 +171,8 @@ def workspace_for(app: App, given: str | None) -> str:
 
 @dataclass(frozen=True)
 class ProjectsListOptions:
+    """The flags of `projects list`."""
+
     workspace_id: str | None = field(metadata=opt(o.LIST_WORKSPACE_ID, type=p.WORKSPACE_ID))
     search: str | None = field(metadata=opt(o.SEARCH))
     limit: int | None = field(metadata=opt(o.LIMIT, type=click.IntRange(1, 100)))

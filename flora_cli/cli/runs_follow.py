@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class GetOptions:
+    """The arguments of `runs get`."""
+
     run_id: str
 
 
@@ -46,6 +48,8 @@ def get_run(ctx: click.Context, opts: GetOptions) -> None:
 
 @dataclass(frozen=True)
 class WaitOptions:
+    """The flags of `runs wait`."""
+
     run_id: str
     poll_interval: float | None = field(
         metadata=opt(o.POLL_INTERVAL, type=p.POLL_INTERVAL, default=None))  # profile below it
@@ -78,6 +82,8 @@ def wait_run(ctx: click.Context, opts: WaitOptions) -> None:
 
 @dataclass(frozen=True)
 class HistoryOptions:
+    """The flags of `runs history`."""
+
     limit: int = field(metadata=opt(o.HISTORY_LIMIT, type=click.IntRange(min=0)))
     status: str | None = field(metadata=opt(o.HISTORY_STATUS,
                                             type=click.Choice(b.HISTORY_STATUSES)))

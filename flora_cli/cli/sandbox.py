@@ -28,6 +28,8 @@ def sandbox() -> None:
 
 @dataclass(frozen=True)
 class ServeOptions:
+    """The flags of `sandbox serve`."""
+
     host: str = field(metadata=opt(o.SERVE_HOST))
     port: int = field(metadata=opt(o.SERVE_PORT, type=click.IntRange(0, 65535)))
     speed: float = field(metadata=opt(

@@ -24,6 +24,8 @@ _GAP = 2
 
 @dataclass
 class Rows:
+    """The label/value rows of a panel, in order."""
+
     rows: list[tuple[str, RenderableType, str | None]] = field(default_factory=list)
 
     def add(self, label: str, value: RenderableType) -> None:
