@@ -429,6 +429,7 @@ class Batch:
 
     def _shutdown_sends(self) -> None:
         """After the sends (they are recorded): wait for the open runs, write what is left."""
+        self.stats.in_flight = self.limiter.in_flight  # the workers' last updates may race
         if self.opts.wait:
             with self._lock:
                 while (self._open or self._downloading) and not self.stop.is_set():
