@@ -8,21 +8,22 @@ from collections.abc import Mapping
 REDACTED = "[REDACTED]"
 _SENSITIVE = frozenset({"authorization", "api-key", "x-api-key", "cookie", "set-cookie",
                         "proxy-authorization"})
+# Patterns as text: `re` compiles (and caches) them on first use, not at every start.
 # Extra headers (--header) whose names say they carry a secret: CF-Access-Client-Secret, X-Token…
-_SECRET_NAME = re.compile(r"token|secret|passw|api-?key|auth|cookie|session|signature")
-_KEY_PREFIX = re.compile(r"^(sk_(?:live|test)_)")
-_KEY_ANYWHERE = re.compile(r"sk_(?:live|test)_[A-Za-z0-9_\-]+")
+_SECRET_NAME = r"token|secret|passw|api-?key|auth|cookie|session|signature"
+_KEY_PREFIX = r"^(sk_(?:live|test)_)"
+_KEY_ANYWHERE = r"sk_(?:live|test)_[A-Za-z0-9_\-]+"
 
 
 def redact_key(key: str) -> str:
     """`sk_test_abc…` → `sk_test_…[REDACTED]`: the prefix tells which kind of key it was."""
-    m = _KEY_PREFIX.match(key)
+    m = re.match(_KEY_PREFIX, key)
     return f"{m.group(1) if m else ''}…{REDACTED}"
 
 
 def redact_header(name: str, value: str) -> str:
     low = name.lower()
-    if low not in _SENSITIVE and (low == "idempotency-key" or not _SECRET_NAME.search(low)):
+    if low not in _SENSITIVE and (low == "idempotency-key" or not re.search(_SECRET_NAME, low)):
         return value
     scheme, _, credential = value.partition(" ")
     if credential and scheme.lower() in ("bearer", "basic", "token"):
@@ -41,4 +42,4 @@ def scrub(text: str, secret: str | None) -> str:
         # otherwise be found again inside its own mark.
         mark = re.escape("…" + REDACTED)
         text = re.sub(re.escape(secret) + f"(?!{mark})", lambda _m: redact_key(secret), text)
-    return _KEY_ANYWHERE.sub(lambda m: redact_key(m.group(0)), text)
+    return re.sub(_KEY_ANYWHERE, lambda m: redact_key(m.group(0)), text)

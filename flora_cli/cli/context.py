@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
@@ -29,9 +29,9 @@ _APP_KEY = "flora.app"
 PATH_KEY = "flora.command_path"
 
 
-@dataclass
-class SandboxDefaults:
-    """IDs the embedded sandbox seeds, used as defaults under --sandbox."""
+class SandboxDefaults(NamedTuple):
+    """IDs the embedded sandbox seeds, used as defaults under --sandbox (a NamedTuple: this
+    class is created at every start, and a dataclass takes ~0.4 ms to create)."""
 
     workspace_id: str
     project_id: str
