@@ -201,6 +201,10 @@ class _Attempt(Exception):
 
 @dataclass
 class FloraClient:
+    """The API's client: `request` (API calls) and `fetch` (downloads), both through the one
+    transport loop. Safe to share between threads; a batch gives each worker its own copy
+    (`dataclasses.replace`), with its own connections."""
+
     api_key: str
     base_url: str
     timeout: float = 60.0

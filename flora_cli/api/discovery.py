@@ -28,6 +28,8 @@ def _broken(response: APIResponse, what: str) -> InvalidResponseError:
 
 @dataclass
 class ModelsAnswer:
+    """GET /models: the response as received and its checked model list."""
+
     response: APIResponse
     models: list[dict[str, Any]]
 
@@ -73,6 +75,8 @@ def fetch_workspaces(client: FloraClient) -> APIResponse:
 
 @dataclass
 class ProjectPage:
+    """One page of GET /projects: the response, its projects and the next page's cursor."""
+
     response: APIResponse
     projects: list[dict[str, Any]]
     next_cursor: str | None
