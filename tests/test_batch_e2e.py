@@ -50,6 +50,20 @@ def ledger_rows(state: Path) -> list[sqlite3.Row]:
         conn.close()
 
 
+def test_result_lines_escape_every_control_character(sandbox: RunningSandbox, state: Path,
+                                                     tmp_path: Path) -> None:
+    ids = ["csi\x9b2J", "del\x7f", "esc\x1b[31m", "nel\x85", "caf\u00e9 \u2615", "plain"]
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"id": i, "prompt": f"mug {n}"}) + "\n"
+                            for n, i in enumerate(ids)), encoding="utf-8")
+    out = batch(sandbox, "--from-file", str(rows), "--concurrency", "3")
+    assert out.exit_code == 0, out.stderr
+    for raw in ("\x9b", "\x7f", "\x1b", "\x85"):
+        assert raw not in out.stdout
+    assert "caf\u00e9 \u2615" in out.stdout  # non-ASCII text stays readable
+    assert sorted(d["id"] for d in lines(out)) == sorted(ids)
+
+
 def test_one_run_per_row_then_a_rerun_starts_nothing(sandbox: RunningSandbox, state: Path,
                                                      tmp_path: Path) -> None:
     rows = write_rows(tmp_path / "rows.jsonl", 12)
