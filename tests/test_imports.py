@@ -175,6 +175,10 @@ def test_plain_http_start_loads_no_tls_bundle_idna_or_async(sandbox: object) -> 
     assert "h11" in tops
     assert not tops & {"httpx", "httpcore", "ssl", "_ssl"}, \
         sorted(tops & {"httpx", "httpcore", "ssl", "_ssl"})
+    # Nor email.utils (only an HTTP-date Retry-After needs it) or the idna codec (a host
+    # string handed to getaddrinfo loads it; the wire passes bytes).
+    assert not loaded & {"email.utils", "encodings.idna"}, \
+        sorted(loaded & {"email.utils", "encodings.idna"})
     assert not tops & DEFERRED, sorted(tops & DEFERRED)
     # Nor the pretty renderers, the config parsers or the pre-spend check (no model named).
     assert not {"flora_cli.output.pretty", "flora_cli.modelcheck",

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 #: A server-asked delay longer than this is not slept: the command fails and says when to retry.
@@ -49,6 +51,10 @@ def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -
     try:
         seconds = float(raw)
     except ValueError:
+        # An HTTP date: rare, and email.utils costs ~9 ms to import on every start.
+        from datetime import datetime, timezone
+        from email.utils import parsedate_to_datetime
+
         try:
             when = parsedate_to_datetime(raw)
         except (TypeError, ValueError, IndexError, OverflowError):

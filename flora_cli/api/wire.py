@@ -121,14 +121,15 @@ def _is_ip(host: str) -> bool:
 def _resolve(host: str, port: int, timeout: float | None) -> list[Any]:
     """getaddrinfo under the deadline: a name is resolved in a helper thread (the resolver
     itself cannot be interrupted), an address literal directly."""
-    if _is_ip(host):
-        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if _is_ip(host):  # as bytes: a str host loads the idna codec (~1.5 ms) for nothing
+        return socket.getaddrinfo(host.encode("ascii"), port, type=socket.SOCK_STREAM)
     found: list[Any] = []
     failed: list[BaseException] = []
 
     def resolve() -> None:
         try:
-            found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            found.extend(socket.getaddrinfo(host.encode("ascii"), port,
+                                            type=socket.SOCK_STREAM))
         except BaseException as exc:  # handed to the caller's thread
             failed.append(exc)
 
