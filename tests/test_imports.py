@@ -277,7 +277,7 @@ def test_cli_dataclasses_have_docstrings() -> None:
 
     root = Path(__file__).resolve().parents[1] / "flora_cli"
     paths = [*sorted((root / "cli").glob("*.py")), *sorted((root / "output").glob("*.py")),
-             *sorted((root / "api").glob("*.py")),
+             *sorted((root / "api").glob("*.py")), *sorted((root / "batch").glob("*.py")),
              root / "settings.py", root / "optspec.py", root / "vocab.py"]
     missing = []
     for path in paths:

@@ -25,6 +25,8 @@ DEFAULT_PAUSE = 1.0
 
 @dataclass(frozen=True)
 class LimitChange:
+    """A change of the limit: when, to what, and why ("429" or "grow")."""
+
     at: float
     limit: int
     reason: str  # "429" or "grow"

@@ -53,6 +53,8 @@ class BatchInputError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
+    """One bad field of one row (or of the file), as the usage error lists it."""
+
     row: int  # the data row number (from 1); 0 for the file or the CSV header
     line: int  # the line in the file
     field: str
@@ -64,6 +66,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class Row:
+    """A valid row: its number, line, own `id` and the request body to send."""
+
     number: int  # from 1, in file order
     line: int
     id: str | None
@@ -89,6 +93,8 @@ class Defaults:
 
 @dataclass(frozen=True)
 class Shard:
+    """`--shard K/N`: the rows this process runs."""
+
     index: int  # K, from 1
     count: int  # N
 

@@ -50,6 +50,8 @@ Estimate = Callable[[Mapping[str, Any]], "float | None"]
 
 @dataclass
 class Stats:
+    """Counts for the live display and the summary line."""
+
     total: int
     done: int = 0
     in_flight: int = 0  # start requests in flight
@@ -73,6 +75,8 @@ class Stats:
 
 @dataclass
 class Options:
+    """What the command asked of the batch (from its flags)."""
+
     endpoint: str
     batch_id: str
     origin: str
@@ -88,6 +92,8 @@ class Options:
 
 @dataclass
 class Item:
+    """One row on its way: its key, its result document, what following it needs."""
+
     seq: int  # position among the rows this process runs (for --ordered)
     row: Row
     key: str
