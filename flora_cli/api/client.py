@@ -224,6 +224,8 @@ class FloraClient:
     #: URL → where and how to send it: parsed once, not per request.
     _targets: dict[str, _Target] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _base_origin: tuple[str, str, int | None] | None = field(default=None, init=False,
+                                                             repr=False)
 
     def __post_init__(self) -> None:
         problem = key_problem(self.api_key)
@@ -247,7 +249,10 @@ class FloraClient:
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
     def same_origin(self, url: str) -> bool:
-        return origin(url) == origin(self.base_url)
+        base = self._base_origin
+        if base is None:
+            base = self._base_origin = origin(self.base_url)
+        return origin(url) == base
 
     def prepare(
         self,

@@ -59,6 +59,7 @@ def test_an_endless_chunked_body_stops_at_the_cap() -> None:
     (b'{"run_id": "run_1", "estimated_seconds": 1e999}', "infinity"),
     (b'{"run_id": "run_\xff\xfe"}', "not UTF-8"),
     (b'{"run_id": "run_\\ud800"}', "surrogate"),
+    (b'\xef\xbb\xbf{"run_id": "run_1"}', "BOM"),  # as json.loads refuses it
 ])
 def test_answers_that_are_not_plain_json_are_invalid_response(body: bytes, why: str) -> None:
     with raw_server({"/api/v1/generate": json_reply(201, body)}) as srv:
