@@ -93,6 +93,10 @@ _UPDATE_RUN = (
 )
 
 
+#: The ledger connection's page cache (KiB).
+CACHE_KIB = 256
+
+
 class LedgerError(Exception):
     """The ledger cannot be used: corrupt, locked too long, unwritable. Names the file."""
 
@@ -273,6 +277,9 @@ class Ledger:
         if str(mode).lower() != "wal":  # pragma: no cover - e.g. a network filesystem
             raise self._sqlite3.OperationalError(f"cannot use WAL mode (got {mode})")
         self.conn.execute("PRAGMA synchronous = NORMAL")
+        # A batch writes new rows and looks up a few by key: a small page cache serves that as
+        # well as SQLite's default 2 MiB, which grew a 10,000-row batch's memory by ~2 MiB.
+        self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         # No checkpoint at close (Python 3.12+ has the switch): see the module's docstring.
         setconfig = getattr(self.conn, "setconfig", None)
         no_checkpoint = getattr(self._sqlite3, "SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE", None)
