@@ -35,7 +35,14 @@ from flora_cli import __version__
 from flora_cli.api import errors, retry
 from flora_cli.api.body import MAX_JSON_BYTES, BodyError, decode_json
 from flora_cli.api.wire import DEADLINE as _DEADLINE
-from flora_cli.api.wire import Pool, Wire, WireError, WireTimeout, content_length
+from flora_cli.api.wire import (
+    Pool,
+    Wire,
+    WireError,
+    WireTimeout,
+    content_length,
+    request_headers,
+)
 from flora_cli.redact import redact_headers
 from flora_cli.settings import is_loopback_host
 from flora_cli.textsafe import clean_line
@@ -346,15 +353,9 @@ class FloraClient:
                 if self._pool is None:
                     self._pool = Pool(self.timeout)
                 pool = self._pool
-        wire_headers = [(b"Host", target.host_header)]
-        for name, value in headers.items():
-            wire_headers.append((name.encode("ascii"), value.encode("ascii")))
-        if content is not None:
-            wire_headers.append((b"Content-Length", str(len(content)).encode("ascii")))
-        elif method in ("POST", "PUT", "PATCH"):
-            wire_headers.append((b"Content-Length", b"0"))
         return pool.exchange(method, target.scheme, target.host, target.port, target.target,
-                             wire_headers, content)
+                             request_headers(target.host_header, headers, method, content),
+                             content)
 
     def close(self) -> None:
         self._targets.clear()

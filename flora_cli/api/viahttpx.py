@@ -34,7 +34,14 @@ import httpcore
 import httpx
 
 from flora_cli.api.body import BodyError, Decoder
-from flora_cli.api.wire import Wire, WireError, WireTimeout, content_length, decode_headers
+from flora_cli.api.wire import (
+    Wire,
+    WireError,
+    WireTimeout,
+    content_length,
+    decode_headers,
+    request_headers,
+)
 from flora_cli.api.wire import bounded as _left
 
 #: What httpx's and httpcore's failures are; mapped to WireError/WireTimeout at this boundary.
@@ -163,12 +170,6 @@ class _CoreWire(Wire):
         except _FAILURES as exc:
             raise as_wire_error(exc) from exc
 
-    def check_length(self) -> None:
-        declared = content_length(self.headers.get("content-length"))
-        if declared is not None and self.received != declared:
-            raise BodyError(f"received {self.received} bytes, Content-Length said {declared}",
-                            retryable=True)
-
     def close(self) -> None:
         self._resp.close()
 
@@ -288,15 +289,9 @@ class Routes:
             response = transport.handle_request(request)
             response.request = request
             return _HttpxWire(response)
-        wire_headers = [(b"Host", host)]
-        for name, value in headers.items():
-            wire_headers.append((name.encode("ascii"), value.encode("ascii")))
-        if content is not None:
-            wire_headers.append((b"Content-Length", str(len(content)).encode("ascii")))
-        elif method in ("POST", "PUT", "PATCH"):
-            wire_headers.append((b"Content-Length", b"0"))
         return _CoreWire(pool.handle_request(httpcore.Request(
-            method, target, headers=wire_headers, content=content, extensions=extensions)))
+            method, target, headers=request_headers(host, headers, method, content),
+            content=content, extensions=extensions)))
 
     def close(self) -> None:
         with self._lock:

@@ -64,6 +64,8 @@ class Wire:
     status: int
     reason: str
     headers: dict[str, str]
+    #: Raw body bytes received so far.
+    received = 0
 
     def raw_stream(self) -> tuple[Iterator[bytes], Decoder]:
         """The body's raw chunks and the decoder for them."""
@@ -71,7 +73,10 @@ class Wire:
 
     def check_length(self) -> None:
         """BodyError when the raw bytes received differ from Content-Length."""
-        raise NotImplementedError
+        declared = content_length(self.headers.get("content-length"))
+        if declared is not None and self.received != declared:
+            raise BodyError(f"received {self.received} bytes, Content-Length said {declared}",
+                            retryable=True)
 
     def close(self) -> None:
         raise NotImplementedError
@@ -94,6 +99,20 @@ def decode_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
         else:
             headers[name] = value
     return headers
+
+
+def request_headers(host: bytes, headers: dict[str, str], method: str,
+                    content: bytes | None) -> list[tuple[bytes, bytes]]:
+    """The header fields on the wire, as httpx sends them: Host first, the given ones, then
+    Content-Length (0 for a body-less POST/PUT/PATCH, none for a GET)."""
+    fields = [(b"Host", host)]
+    for name, value in headers.items():
+        fields.append((name.encode("ascii"), value.encode("ascii")))
+    if content is not None:
+        fields.append((b"Content-Length", str(len(content)).encode("ascii")))
+    elif method in ("POST", "PUT", "PATCH"):
+        fields.append((b"Content-Length", b"0"))
+    return fields
 
 
 def content_length(raw: str | None) -> int | None:
@@ -344,12 +363,6 @@ class H11Wire(Wire):
             raise WireTimeout(str(exc) or "timed out") from exc
         except (OSError, h11.ProtocolError) as exc:
             raise WireError(str(exc) or type(exc).__name__) from exc
-
-    def check_length(self) -> None:
-        declared = content_length(self.headers.get("content-length"))
-        if declared is not None and self.received != declared:
-            raise BodyError(f"received {self.received} bytes, Content-Length said {declared}",
-                            retryable=True)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

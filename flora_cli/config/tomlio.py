@@ -32,11 +32,19 @@ def read_text(path: str, *, what: str, fd: int | None = None) -> str:
     try:
         data = read_small(path, fd=fd)
     except SmallFileProblem as problem:
-        raise ConfigError({
-            "directory": f"{what} {path} is a directory, not a file",
-            "special": f"{what} {path} is not a regular file",
-            "large": f"{what} {path} is larger than 1 MiB; it cannot be a flora file",
-        }.get(problem.kind, f"cannot read {what} {path}: {problem.detail}")) from None
+        raise _unusable(problem, path, what) from None
+    return _decode(data, path, what)
+
+
+def _unusable(problem: SmallFileProblem, path: str, what: str) -> ConfigError:
+    return ConfigError({
+        "directory": f"{what} {path} is a directory, not a file",
+        "special": f"{what} {path} is not a regular file",
+        "large": f"{what} {path} is larger than 1 MiB; it cannot be a flora file",
+    }.get(problem.kind, f"cannot read {what} {path}: {problem.detail}"))
+
+
+def _decode(data: bytes, path: str, what: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -80,14 +88,12 @@ def parse_toml(text: str, path: str, *, what: str) -> dict[str, Any]:
 def read_toml(path: str, *, what: str) -> dict[str, Any] | None:
     """The parsed file, or None when it does not exist."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        raise ConfigError(f"{what} {path} is a directory, not a file") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    return parse_toml(read_text(path, what=what, fd=fd), path, what=what)
+        data = read_small(path)
+    except SmallFileProblem as problem:
+        if problem.kind == "missing":
+            return None
+        raise _unusable(problem, path, what) from None
+    return parse_toml(_decode(data, path, what), path, what=what)
 
 
 def ensure_dir(path: str) -> None:
